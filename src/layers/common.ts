@@ -1,0 +1,49 @@
+/** Layers shared by several families, written against the graph IR. */
+import type { ConvOptions, Graph } from '../ir/graph.js';
+
+/**
+ * timm's make_divisible: round `v` to a multiple of `divisor` (at least `min`), bumping up a step when rounding
+ * lost more than `1 - roundLimit` of the value.
+ */
+export function makeDivisible(v: number, divisor = 8, min?: number, roundLimit = 0.9): number {
+  const floor = min ?? divisor;
+  let n = Math.max(floor, Math.floor(Math.floor(v + divisor / 2) / divisor) * divisor);
+  if (n < roundLimit * v) n += divisor;
+  return n;
+}
+
+export type Activation = 'relu' | 'silu' | 'none';
+
+export function activate(g: Graph, x: string, act: Activation, path = ''): string {
+  if (act === 'relu') return g.relu(x, path);
+  if (act === 'silu') return g.silu(x, path);
+  return x;
+}
+
+/** conv → BatchNorm → activation, with the conv and the norm at their own checkpoint paths. */
+export function convBnAct(g: Graph, x: string, conv: string, bn: string, o: ConvOptions, act: Activation = 'relu', eps = 1e-5): string {
+  return activate(g, g.batchNorm(g.conv(x, conv, o), bn, eps), act, bn);
+}
+
+export interface SqueezeExciteNames {
+  reduce: string;
+  expand: string;
+}
+
+/**
+ * Squeeze-and-excitation: global mean → 1×1 conv (bias) → act → 1×1 conv (bias) → sigmoid → scale the input.
+ * The reduced width is the caller's: each source rounds it its own way.
+ */
+export function squeezeExcite(g: Graph, x: string, path: string, rd: number, names: SqueezeExciteNames = { reduce: 'fc1', expand: 'fc2' }, act: Activation = 'relu'): string {
+  const c = g.shape(x)[1] as number;
+  let s = g.globalAvgPool(x, path);
+  s = activate(g, g.conv(s, `${path}.${names.reduce}`, { out: rd, kernel: 1, bias: true }), act, path);
+  s = g.sigmoid(g.conv(s, `${path}.${names.expand}`, { out: c, kernel: 1, bias: true }), path);
+  return g.mul(x, s, path);
+}
+
+/** Global average pool → flatten (the pre-logits "features" output) → linear classifier (the "logits" output). */
+export function classifierHead(g: Graph, x: string, classifier: string, numClasses: number): void {
+  const features = g.output(g.flatten(g.globalAvgPool(x, 'global_pool'), 'global_pool'), 'features');
+  g.output(g.linear(features, classifier, numClasses), 'logits');
+}

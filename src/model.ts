@@ -1,0 +1,166 @@
+/**
+ * The public model object: `createModel(name)` gives the architecture as a graph (built for one input size),
+ * its pretrained config, parameter list, counts, ONNX bytes and an ONNX Runtime session.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { countGraph, type Counts } from './ir/count.js';
+import { ShapeError, type Graph } from './ir/graph.js';
+import { buildOnnx, concatChunks, writeOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
+import { resolveModel } from './models/index.js';
+import type { ModelEntry, PretrainedCfg } from './models/types.js';
+import { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
+import { applyWeights } from './weights/apply.js';
+import { initWeights } from './weights/init.js';
+import { loadSafetensors } from './weights/safetensors.js';
+import { InputError, type HostTensor } from './weights/tensor.js';
+
+export interface CreateOptions {
+  /** Classifier width (default: the pretrained config's, 1000). */
+  numClasses?: number;
+  inChans?: number;
+  /** Spatial input size; default the pretrained config's input size. */
+  inputSize?: number | [number, number];
+}
+
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+}
+
+/** Find the smallest square input a builder accepts (for the error message of a too-small size). */
+function smallestSize(entry: ModelEntry, numClasses: number, inChans: number): number | undefined {
+  for (let s = 1; s <= 1024; s++) {
+    try {
+      entry.build({ numClasses, inChans, inputSize: [s, s] });
+      return s;
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
+    }
+  }
+  return undefined;
+}
+
+export class Model {
+  readonly graph: Graph;
+  readonly inputSize: [number, number];
+  weights?: WeightMap;
+
+  constructor(
+    readonly entry: ModelEntry,
+    readonly cfg: PretrainedCfg,
+    readonly numClasses: number,
+    readonly inChans: number,
+    inputSize: [number, number],
+  ) {
+    this.inputSize = inputSize;
+    this.graph = this.graphAt(inputSize);
+  }
+
+  get name(): string {
+    return this.entry.name;
+  }
+
+  /** The graph at another input size (same parameters); errors name the layer and the smallest size that works. */
+  graphAt(size: [number, number]): Graph {
+    try {
+      return this.entry.build({ numClasses: this.numClasses, inChans: this.inChans, inputSize: size });
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
+      const min = smallestSize(this.entry, this.numClasses, this.inChans);
+      throw new InputError(
+        `${this.name} cannot take a ${size[0]}x${size[1]} input: ${e.message}${min ? `; the smallest size that works is ${min}x${min}` : ''}`,
+      );
+    }
+  }
+
+  parameters(): ParamInfo[] {
+    return this.graph.paramList().map((p) => ({ name: p.name, shape: p.shape }));
+  }
+
+  counts(size?: number | [number, number]): Counts {
+    if (size === undefined) return countGraph(this.graph);
+    return countGraph(this.graphAt(typeof size === 'number' ? [size, size] : size));
+  }
+
+  /** Use these tensors (timm state_dict names); every parameter must be present with its exact shape. */
+  setWeights(tensors: Map<string, HostTensor>, what = 'the weights'): this {
+    this.weights = applyWeights(this.graph, tensors, what);
+    return this;
+  }
+
+  loadSafetensors(path: string): this {
+    return this.setWeights(loadSafetensors(path), path);
+  }
+
+  /** Deterministic He-uniform weights and identity BatchNorm (for export/bench without a checkpoint). */
+  initWeights(seed = 0): this {
+    this.weights = initWeights(this.graph, seed);
+    return this;
+  }
+
+  private requireWeights(): WeightMap {
+    if (!this.weights) this.initWeights();
+    return this.weights!;
+  }
+
+  metadata(): Record<string, string> {
+    return {
+      'tsimm.model': this.name,
+      'tsimm.pretrained_cfg': JSON.stringify({ ...this.cfg, numClasses: this.numClasses }),
+    };
+  }
+
+  /** ONNX bytes (inline weights; throws for models over 2 GB — use exportOnnx, which writes external data). */
+  toOnnx(opts: ExportOptions = {}): Uint8Array {
+    const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
+    if (m.external) throw new InputError(`${this.name} has over 2 GB of weights; export it to a file (external data) instead of bytes`);
+    return concatChunks(m.chunks, m.byteLength);
+  }
+
+  /** Write `path` (plus `path.data` for weights over 2 GB, or when `external` is set). */
+  exportOnnx(path: string, opts: ExportOptions & { external?: boolean } = {}): { bytes: number; externalBytes: number } {
+    const m = writeOnnx(path, this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
+    return { bytes: m.byteLength, externalBytes: m.external?.byteLength ?? 0 };
+  }
+
+  /** An ONNX Runtime session on this model (weights over 2 GB go through a temporary external-data file). */
+  async createSession(opts: SessionOptions & ExportOptions = {}): Promise<Session> {
+    const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
+    if (!m.external) return createSession(concatChunks(m.chunks, m.byteLength), opts);
+    const dir = mkdtempSync(join(tmpdir(), 'tsimm-'));
+    try {
+      const path = join(dir, 'model.onnx');
+      writeOnnx(path, this.graph, this.requireWeights(), { ...opts, external: true });
+      return await createSession(path, opts);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Run a float32 NCHW batch; returns `logits` and `features` (pooled pre-logits). */
+  async run(input: HostTensor, session?: Session): Promise<{ logits: HostTensor; features: HostTensor }> {
+    const [c, h, w] = [this.inChans, ...this.inputSize];
+    const s = input.shape;
+    if (s.length !== 4 || s[1] !== c || s[2] !== h || s[3] !== w) {
+      throw new InputError(`${this.name} expects input [N, ${c}, ${h}, ${w}], got [${s.join(', ')}]; resize the input or create the model with that size (--size)`);
+    }
+    const own = !session;
+    const sess = session ?? (await this.createSession());
+    try {
+      const out = await runSession(sess, input, ['logits', 'features']);
+      return { logits: out['logits']!, features: out['features']! };
+    } finally {
+      if (own) await sess.release();
+    }
+  }
+}
+
+export function createModel(name: string, o: CreateOptions = {}): Model {
+  const { entry, cfg } = resolveModel(name);
+  const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
+  const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
+  if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
+  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize);
+}

@@ -1,0 +1,315 @@
+/**
+ * Graph IR + weights → ONNX (opset 17, symbolic batch). BatchNorm is folded into the preceding conv by default;
+ * `foldBatchNorm: false` keeps the graph one-to-one with the IR for debugging parity.
+ * Initializers go inline below the 2 GB protobuf limit and to an external data file above it.
+ */
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Graph, Node } from '../ir/graph.js';
+import { Message } from './proto.js';
+
+export const OPSET = 17;
+const IR_VERSION = 8;
+const FLOAT = 1;
+const INT64 = 7;
+const FLOAT16 = 10;
+/** Above this many initializer bytes the model must use external data (protobuf caps a message at 2 GiB). */
+export const INLINE_LIMIT = 1_800_000_000;
+
+export type WeightMap = Map<string, Float32Array>;
+
+export interface ExportOptions {
+  foldBatchNorm?: boolean;
+  /** Graph outputs to expose (default: all the graph declares, e.g. logits and features). */
+  outputs?: string[];
+  /** Store float weights as float16 (half the size; ONNX Runtime's x64 CPU EP computes them in fp32). */
+  float16?: boolean;
+  /** Key/value pairs stored in the model's metadata_props. */
+  metadata?: Record<string, string>;
+}
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+interface Lowered {
+  nodes: { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, number | number[]> }[];
+  initializers: Initializer[];
+}
+
+/** Attributes that opset 13+ takes as int64 input tensors instead. */
+const ATTR_AS_INPUT: Record<string, string> = { Split: 'split', Reshape: 'shape', ReduceSum: 'axes', Pad: 'pads' };
+
+function foldedConv(conv: Node, bn: Node, weights: WeightMap): { weight: Float32Array; bias: Float32Array } {
+  const get = (name: string): Float32Array => {
+    const w = weights.get(name);
+    if (!w) throw new Error(`missing weight ${name}`);
+    return w;
+  };
+  const w = get(conv.params[0]!);
+  const convBias = conv.params[1] ? get(conv.params[1]) : undefined;
+  const [gamma, beta, mean, variance] = bn.params.map(get) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const eps = bn.attrs['epsilon'] as number;
+  const out = gamma.length;
+  const per = w.length / out;
+  const weight = new Float32Array(w.length);
+  const bias = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    const scale = gamma[o]! / Math.sqrt(variance[o]! + eps);
+    for (let i = o * per; i < (o + 1) * per; i++) weight[i] = w[i]! * scale;
+    bias[o] = ((convBias ? convBias[o]! : 0) - mean[o]!) * scale + beta[o]!;
+  }
+  return { weight, bias };
+}
+
+function lower(graph: Graph, weights: WeightMap, fold: boolean): Lowered {
+  const consumers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const producer = new Map<string, Node>();
+  for (const n of graph.nodes) for (const o of n.outputs) producer.set(o, n);
+
+  const folded = new Map<Node, Node>(); // conv -> bn
+  if (fold) {
+    for (const n of graph.nodes) {
+      if (n.op !== 'BatchNormalization') continue;
+      const p = producer.get(n.inputs[0]!);
+      if (p?.op === 'Conv' && consumers.get(p.outputs[0]!) === 1 && !graph.outputs.includes(p.outputs[0]!)) folded.set(p, n);
+    }
+  }
+  const skipped = new Set(folded.values());
+  const initializers: Initializer[] = [];
+  const nodes: Lowered['nodes'] = [];
+  const paramData = (name: string): Float32Array => {
+    const w = weights.get(name);
+    if (!w) throw new Error(`missing weight ${name}`);
+    return w;
+  };
+
+  for (const n of graph.nodes) {
+    if (skipped.has(n)) continue;
+    const attrs: Record<string, number | number[]> = {};
+    for (const [k, v] of Object.entries(n.attrs)) if (typeof v !== 'string') attrs[k] = v;
+    let inputs = [...n.inputs];
+    let outputs = n.outputs;
+    const bn = folded.get(n);
+    if (bn) {
+      const { weight, bias } = foldedConv(n, bn, weights);
+      const wName = `${n.name}.weight`;
+      const bName = `${n.name}.bias`;
+      initializers.push({ name: wName, dims: graph.params.get(n.params[0]!)!.shape, data: weight });
+      initializers.push({ name: bName, dims: [bias.length], data: bias });
+      inputs.push(wName, bName);
+      outputs = bn.outputs;
+    } else {
+      for (const p of n.params) {
+        initializers.push({ name: p, dims: graph.params.get(p)!.shape, data: paramData(p) });
+        inputs.push(p);
+      }
+    }
+    const asInput = ATTR_AS_INPUT[n.op];
+    if (asInput) {
+      const v = attrs[asInput] as number[];
+      delete attrs[asInput];
+      const name = `${outputs[0]}:${asInput}`;
+      // ONNX Pad takes [begin..., end...] over all four axes.
+      const values = n.op === 'Pad' ? [0, 0, v[0]!, v[1]!, 0, 0, v[2]!, v[3]!] : v;
+      initializers.push({ name, dims: [values.length], data: BigInt64Array.from(values.map(BigInt)) });
+      inputs = [...inputs, name];
+    }
+    if (n.op === 'SiLU') {
+      // ONNX has no SiLU before opset 24: x * sigmoid(x), which ONNX Runtime fuses.
+      const gate = `${outputs[0]}:gate`;
+      nodes.push({ op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs, outputs: [gate], attrs: {} });
+      nodes.push({ op: 'Mul', name: n.name, inputs: [inputs[0]!, gate], outputs, attrs: {} });
+      continue;
+    }
+    nodes.push({ op: n.op, name: n.name, inputs, outputs, attrs });
+  }
+  return { nodes, initializers };
+}
+
+function valueInfo(name: string, shape: (number | 'N')[]): Message {
+  const dims = new Message();
+  for (const d of shape) dims.message(1, typeof d === 'number' ? new Message().int(1, d) : new Message().string(2, d));
+  const tensorType = new Message().int(1, FLOAT).message(2, dims);
+  return new Message().string(1, name).message(2, new Message().message(1, tensorType));
+}
+
+function attribute(name: string, v: number | number[]): Message {
+  const m = new Message().string(1, name);
+  if (Array.isArray(v)) {
+    for (const x of v) m.int(8, x);
+    m.int(20, 7); // INTS
+  } else if (Number.isInteger(v) && name !== 'epsilon') {
+    m.int(3, v).int(20, 2); // INT
+  } else {
+    m.float(2, v).int(20, 1); // FLOAT
+  }
+  return m;
+}
+
+function toHalf(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < src.length; i++) {
+    f[0] = src[i]!;
+    const x = u[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = ((x >>> 23) & 0xff) - 127 + 15;
+    let mant = x & 0x7fffff;
+    if (((x >>> 23) & 0xff) === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+    } else if (exp >= 0x1f) {
+      out[i] = sign | 0x7c00;
+    } else if (exp <= 0) {
+      if (exp < -10) {
+        out[i] = sign;
+      } else {
+        mant |= 0x800000;
+        const shift = 14 - exp;
+        let half = mant >>> shift;
+        const rem = mant & ((1 << shift) - 1);
+        const mid = 1 << (shift - 1);
+        if (rem > mid || (rem === mid && half & 1)) half++;
+        out[i] = sign | half;
+      }
+    } else {
+      let half = (exp << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+      out[i] = sign | half;
+    }
+  }
+  return out;
+}
+
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export interface OnnxModel {
+  /** The .onnx file's bytes as chunks (concatenate or write in order). */
+  chunks: Uint8Array[];
+  byteLength: number;
+  /** Present when initializers live in a side file; `location` is relative to the .onnx file. */
+  external?: { location: string; chunks: Uint8Array[]; byteLength: number };
+}
+
+/** Build the ONNX model. `externalLocation` forces external data (default: only above INLINE_LIMIT). */
+export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions & { externalLocation?: string } = {}): OnnxModel {
+  const { nodes, initializers } = lower(graph, weights, opts.foldBatchNorm ?? true);
+  const floatBytes = initializers.reduce((s, t) => s + (t.data instanceof Float32Array ? t.data.byteLength / (opts.float16 ? 2 : 1) : 0), 0);
+  const externalLocation = opts.externalLocation ?? (floatBytes > INLINE_LIMIT ? 'model.onnx.data' : undefined);
+  const ext: Uint8Array[] = [];
+  let extLength = 0;
+
+  const g = new Message();
+  const used = new Map<string, number>();
+  for (const n of nodes) {
+    const m = new Message();
+    for (const i of n.inputs) m.string(1, i);
+    for (const o of n.outputs) m.string(2, o);
+    // ONNX node names must be unique: module path + op, numbered when a module has several of one op.
+    const base = n.name ? `${n.name}:${n.op}` : n.op;
+    const k = used.get(base) ?? 0;
+    used.set(base, k + 1);
+    m.string(3, k ? `${base}_${k}` : base).string(4, n.op);
+    for (const [k, v] of Object.entries(n.attrs)) m.message(5, attribute(k, v));
+    g.message(1, m);
+  }
+  g.string(2, graph.inputs.length ? 'tsimm' : 'g');
+  for (const t of initializers) {
+    const m = new Message();
+    for (const d of t.dims) m.int(1, d);
+    let data: Uint8Array;
+    if (t.data instanceof BigInt64Array) {
+      m.int(2, INT64);
+      data = bytesOf(t.data);
+    } else if (opts.float16) {
+      m.int(2, FLOAT16);
+      data = bytesOf(toHalf(t.data));
+    } else {
+      m.int(2, FLOAT);
+      data = bytesOf(t.data);
+    }
+    m.string(8, t.name);
+    if (externalLocation && t.data instanceof Float32Array && data.byteLength >= 1024) {
+      const pad = (64 - (extLength % 64)) % 64;
+      if (pad) {
+        ext.push(new Uint8Array(pad));
+        extLength += pad;
+      }
+      const entry = (k: string, v: string) => new Message().string(1, k).string(2, v);
+      m.message(13, entry('location', externalLocation));
+      m.message(13, entry('offset', String(extLength)));
+      m.message(13, entry('length', String(data.byteLength)));
+      m.int(14, 1); // EXTERNAL
+      ext.push(data);
+      extLength += data.byteLength;
+    } else {
+      m.bytes(9, data);
+    }
+    g.message(5, m);
+  }
+  for (const i of graph.inputs) g.message(11, valueInfo(i, graph.shape(i)));
+  const outputs = opts.outputs ?? graph.outputs;
+  for (const o of outputs) {
+    if (!graph.outputs.includes(o)) throw new Error(`the graph has no output "${o}" (it has ${graph.outputs.join(', ')})`);
+    g.message(12, valueInfo(o, graph.shape(o)));
+  }
+
+  const model = new Message().int(1, IR_VERSION).string(2, 'tsimm').string(3, '0.1.0');
+  model.message(7, g);
+  model.message(8, new Message().string(1, '').int(2, OPSET));
+  for (const [k, v] of Object.entries(opts.metadata ?? {})) model.message(14, new Message().string(1, k).string(2, v));
+  const chunks = model.finish();
+  if (!externalLocation && model.length > 2 ** 31 - 1) throw new Error('model exceeds 2 GiB inline; use external data');
+  return {
+    chunks,
+    byteLength: model.length,
+    external: externalLocation ? { location: externalLocation, chunks: ext, byteLength: extLength } : undefined,
+  };
+}
+
+export function concatChunks(chunks: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** Write chunks to `path` through a temp file and a rename, in pieces (Node 20 refuses single writes > 2 GiB). */
+export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const c of chunks) {
+      let off = 0;
+      while (off < c.byteLength) off += writeSync(fd, c, off, Math.min(c.byteLength - off, 1 << 30));
+    }
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Write `path` (and `path.data` when weights are external). Nothing is left half-written on failure. */
+export function writeOnnx(path: string, graph: Graph, weights: WeightMap, opts: ExportOptions & { external?: boolean } = {}): OnnxModel {
+  const location = opts.external ? `${basename(path)}.data` : undefined;
+  let model = buildOnnx(graph, weights, { ...opts, externalLocation: location });
+  if (model.external && !location) model = buildOnnx(graph, weights, { ...opts, externalLocation: `${basename(path)}.data` });
+  if (model.external) writeChunksAtomic(`${path}.data`, model.external.chunks);
+  writeChunksAtomic(path, model.chunks);
+  return model;
+}

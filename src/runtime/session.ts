@@ -1,0 +1,41 @@
+/** ONNX Runtime (onnxruntime-node, CPU) sessions: threads = cores, graph optimization 'all' by default. */
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+import type { HostTensor } from '../weights/tensor.js';
+
+export type Optimization = 'disabled' | 'basic' | 'extended' | 'all';
+
+export interface SessionOptions {
+  threads?: number;
+  optimization?: Optimization;
+  /** Write ONNX Runtime's optimized graph here (to see which fusions and layouts it chose). */
+  optimizedModelPath?: string;
+}
+
+export type Session = ort.InferenceSession;
+
+export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  const opts: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: o.threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: o.optimization ?? 'all',
+    executionMode: 'sequential',
+  };
+  if (o.optimizedModelPath) opts.optimizedModelFilePath = o.optimizedModelPath;
+  return opts;
+}
+
+/** A session from ONNX bytes, or from a file path (required when weights are in an external data file). */
+export async function createSession(model: Uint8Array | string, o: SessionOptions = {}): Promise<Session> {
+  const opts = sessionOptions(o);
+  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+}
+
+/** Run one float32 NCHW batch; returns the requested outputs (default: all) as host tensors. */
+export async function runSession(session: Session, input: HostTensor, outputs?: string[]): Promise<Record<string, HostTensor>> {
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input.data, input.shape) };
+  const result = await session.run(feeds, outputs ?? session.outputNames);
+  const out: Record<string, HostTensor> = {};
+  for (const [k, v] of Object.entries(result)) out[k] = { shape: [...v.dims], data: v.data as Float32Array };
+  return out;
+}

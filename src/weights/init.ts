@@ -1,0 +1,42 @@
+/**
+ * Deterministic initial weights, for exporting or benchmarking an architecture without a checkpoint:
+ * He-uniform conv/linear weights, zero biases, identity BatchNorm. Each tensor is seeded by its own name,
+ * so the values do not depend on the order or the set of tensors.
+ */
+import type { Graph } from '../ir/graph.js';
+import type { WeightMap } from '../onnx/export.js';
+
+function seedOf(name: string, seed: number): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** mulberry32: a small, fast 32-bit PRNG. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function initWeights(graph: Graph, seed = 0): WeightMap {
+  const out: WeightMap = new Map();
+  for (const p of graph.params.values()) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (p.role === 'weight') {
+      const fanIn = p.shape.slice(1).reduce((a, b) => a * b, 1);
+      const bound = Math.sqrt(6 / fanIn);
+      const rand = prng(seedOf(p.name, seed));
+      for (let i = 0; i < n; i++) data[i] = (2 * rand() - 1) * bound;
+    } else if (p.role === 'bn_weight' || p.role === 'bn_var') {
+      data.fill(1);
+    }
+    out.set(p.name, data);
+  }
+  return out;
+}

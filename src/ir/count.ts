@@ -123,3 +123,29 @@ export function paddleModelStat(g: Graph): { params: number; flops: number } {
   }
   return { params, flops };
 }
+
+/**
+ * The counter behind PaddleClas' EfficientNet table (2020 fluid program): it sees only `conv2d`, `mul` and
+ * `batch_norm` parameters, so depthwise convs (separate `depthwise_conv2d` ops) and every bias (separate
+ * `elementwise_add` ops) are missing; FLOPs are 2·MACs of the other convs and FCs plus one op per BN and
+ * activation element.
+ */
+export function paddleFluidNoDepthwise(g: Graph): { params: number; flops: number } {
+  let params = 0;
+  let flops = 0;
+  const isDepthwise = (n: Node) => n.op === 'Conv' && (n.attrs['group'] as number) > 1 && g.params.get(n.params[0]!)!.shape[1] === 1;
+  for (const n of g.nodes) {
+    const out = g.shape(n.outputs[0]!);
+    if (n.op === 'Conv' || n.op === 'Gemm') {
+      if (isDepthwise(n)) continue;
+      params += numel(g.params.get(n.params[0]!)!.shape);
+      flops += 2 * nodeMacs(g, n);
+    } else if (n.op === 'BatchNormalization') {
+      params += 2 * (out[1] as number);
+      flops += perSample(out);
+    } else if (n.op === 'Relu' || n.op === 'Sigmoid' || n.op === 'SiLU') {
+      flops += perSample(out);
+    }
+  }
+  return { params, flops };
+}

@@ -130,6 +130,18 @@ function lower(graph: Graph, weights: WeightMap, fold: boolean): Lowered {
   return { nodes, initializers };
 }
 
+/** fp16 graphs keep float32 inputs and outputs: Cast in after the input, Cast out before each output. */
+function castAtBoundaries(graph: Graph, nodes: Lowered['nodes']): void {
+  const renames = new Map<string, string>();
+  for (const name of [...graph.inputs, ...graph.outputs]) renames.set(name, `${name}:fp16`);
+  for (const n of nodes) {
+    n.inputs = n.inputs.map((i) => renames.get(i) ?? i);
+    n.outputs = n.outputs.map((o) => renames.get(o) ?? o);
+  }
+  for (const i of graph.inputs) nodes.unshift({ op: 'Cast', name: `${i}:cast`, inputs: [i], outputs: [`${i}:fp16`], attrs: { to: FLOAT16 } });
+  for (const o of graph.outputs) nodes.push({ op: 'Cast', name: `${o}:cast`, inputs: [`${o}:fp16`], outputs: [o], attrs: { to: FLOAT } });
+}
+
 function valueInfo(name: string, shape: (number | 'N')[]): Message {
   const dims = new Message();
   for (const d of shape) dims.message(1, typeof d === 'number' ? new Message().int(1, d) : new Message().string(2, d));
@@ -199,6 +211,7 @@ export interface OnnxModel {
 /** Build the ONNX model. `externalLocation` forces external data (default: only above INLINE_LIMIT). */
 export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions & { externalLocation?: string } = {}): OnnxModel {
   const { nodes, initializers } = lower(graph, weights, opts.foldBatchNorm ?? true);
+  if (opts.float16) castAtBoundaries(graph, nodes);
   const floatBytes = initializers.reduce((s, t) => s + (t.data instanceof Float32Array ? t.data.byteLength / (opts.float16 ? 2 : 1) : 0), 0);
   const externalLocation = opts.externalLocation ?? (floatBytes > INLINE_LIMIT ? 'model.onnx.data' : undefined);
   const ext: Uint8Array[] = [];

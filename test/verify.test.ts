@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { allEntries } from '../src/models/index.js';
+import { loadSeeds, summarize, verifySeeds } from '../src/tasks/verify.js';
+
+const seeds = loadSeeds();
+const resnetFamily = new Set(allEntries().filter((e) => e.family === 'resnet').map((e) => e.name));
+const rows = verifySeeds(seeds, (n) => resnetFamily.has(n));
+
+describe('tsimm verify (ResNet family seed rows)', () => {
+  it('covers every ResNet-family seed row (Res2Net comes with its own family)', () => {
+    const expected = Object.keys(seeds).filter((n) => /^(Fix_)?(ResNet|ResNeXt|SE_|SENet)/.test(n));
+    assert.deepEqual(rows.map((r) => r.model).sort(), expected.sort());
+  });
+
+  for (const r of rows) {
+    it(`${r.model}: ${r.status}`, () => {
+      assert.notEqual(r.status, 'unexplained', JSON.stringify(r));
+      assert.notEqual(r.status, 'not implemented');
+      for (const c of [r.params!, r.flops!]) {
+        if (c.status === 'match') assert.ok(Math.abs(c.diff) <= 0.005);
+        else assert.ok(c.reason && c.reason.length > 20, 'a difference carries its reason');
+      }
+    });
+  }
+
+  it('explains grouped-conv rows by the reconstructed Paddle 1.x counter, not by a table', () => {
+    const wsl = rows.find((r) => r.model === 'ResNeXt101_32x48d_wsl')!;
+    assert.ok(wsl.params!.ours > 828e6 && wsl.params!.seed < 457e6);
+    assert.match(wsl.params!.reason!, /model_stat.*456\.20 M/);
+    const r50 = rows.find((r) => r.model === 'ResNet50')!;
+    assert.equal(r50.status, 'match');
+  });
+
+  it('detects swapped seed rows by cross-matching', () => {
+    const fake = {
+      A_ResNet50: { ...seeds['ResNet50']!, mparams: 44.55 },
+      A_ResNet101: { ...seeds['ResNet101']!, mparams: 25.56 },
+    };
+    // Same architectures under other names: reuse the registry's ResNet50/ResNet101 by renaming seeds.
+    const renamed = verifySeeds({ ResNet50: fake.A_ResNet50, ResNet101: fake.A_ResNet101 });
+    for (const r of renamed) assert.match(r.params!.reason!, /swapped/);
+  });
+
+  it('prints a summary line', () => {
+    assert.match(summarize(rows), /^verify: \d+ seed models: \d+ match, \d+ differ with the reason given, 0 unexplained/);
+  });
+});

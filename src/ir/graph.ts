@@ -108,6 +108,7 @@ export class Graph {
   readonly inputs: string[] = [];
   readonly outputs: string[] = [];
   private counter = 0;
+  private readonly reserved = new Set<string>();
 
   input(name: string, shape: Shape): string {
     this.shapes.set(name, shape);
@@ -133,7 +134,24 @@ export class Graph {
     return s;
   }
 
+  /**
+   * Declare parameters before the layers that use them, so the parameter list follows the checkpoint's order
+   * where it differs from execution order (timm's Res2Net lists all `convs.*` before all `bns.*`).
+   */
+  reserve(params: Param[]): void {
+    for (const p of params) {
+      if (this.params.has(p.name)) throw new ShapeError(p.name, 'parameter defined twice');
+      this.params.set(p.name, p);
+      this.reserved.add(p.name);
+    }
+  }
+
   param(name: string, shape: number[], role: ParamRole): string {
+    if (this.reserved.delete(name)) {
+      const r = this.params.get(name)!;
+      if (r.role !== role || r.shape.join() !== shape.join()) throw new ShapeError(name, `reserved as ${r.role} [${r.shape.join(', ')}], used as ${role} [${shape.join(', ')}]`);
+      return name;
+    }
     if (this.params.has(name)) throw new ShapeError(name, 'parameter defined twice');
     this.params.set(name, { name, shape, role });
     return name;

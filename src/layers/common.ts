@@ -1,5 +1,5 @@
 /** Layers shared by several families, written against the graph IR. */
-import type { ConvOptions, Graph } from '../ir/graph.js';
+import type { ConvOptions, Graph, Param } from '../ir/graph.js';
 
 /**
  * timm's make_divisible: round `v` to a multiple of `divisor` (at least `min`), bumping up a step when rounding
@@ -46,4 +46,14 @@ export function squeezeExcite(g: Graph, x: string, path: string, rd: number, nam
 export function classifierHead(g: Graph, x: string, classifier: string, numClasses: number): void {
   const features = g.output(g.flatten(g.globalAvgPool(x, 'global_pool'), 'global_pool'), 'features');
   g.output(g.linear(features, classifier, numClasses), 'logits');
+}
+
+/** The four BatchNorm tensors of `path`, for Graph.reserve. */
+export function bnParams(path: string, c: number): Param[] {
+  return [
+    { name: `${path}.weight`, shape: [c], role: 'bn_weight' },
+    { name: `${path}.bias`, shape: [c], role: 'bn_bias' },
+    { name: `${path}.running_mean`, shape: [c], role: 'bn_mean' },
+    { name: `${path}.running_var`, shape: [c], role: 'bn_var' },
+  ];
 }

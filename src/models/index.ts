@@ -1,5 +1,7 @@
 /** Every model family, registered on import. */
 import './resnet.js';
+import './res2net.js';
+import './resnest.js';
 
 export { allEntries, closestNames, listModels, resolveModel, UnknownModelError } from './registry.js';
 export type { ListOptions, Resolved } from './registry.js';

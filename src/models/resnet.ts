@@ -14,8 +14,14 @@ import type { BuildOptions, KeyScheme, PretrainedCfg } from './types.js';
 
 // ---------------------------------------------------------------------------------------------- architecture
 
+/** A residual branch of another family (Res2Net, ResNeSt): builds `planes * 4` output channels, pre-add. */
+export interface Branch {
+  name: string;
+  build(g: Graph, x: string, path: string, b: BlockArgs): string;
+}
+
 export interface ResNetArch {
-  block: 'basic' | 'bottleneck';
+  block: 'basic' | 'bottleneck' | Branch;
   layers: [number, number, number, number];
   cardinality?: number;
   baseWidth?: number;
@@ -34,44 +40,48 @@ export interface ResNetArch {
   classifier?: string;
 }
 
-interface BlockArgs {
+export interface BlockArgs {
   planes: number;
   stride: number;
+  /** Block 0 of a stage with a projection shortcut. */
   project: boolean;
+  stage: number;
+  cardinality: number;
+  baseWidth: number;
 }
 
 function seWidth(rule: NonNullable<ResNetArch['se']>, c: number): number {
   return rule === 'timm' ? makeDivisible(c / 16, 8, undefined, 0) : Math.floor(c / 16);
 }
 
-function shortcut(g: Graph, x: string, p: string, arch: ResNetArch, stage: number, b: BlockArgs, outC: number): string {
+function shortcut(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs, outC: number): string {
   if (!b.project) return x;
   if (arch.avgDown) {
     const pooled = b.stride === 1 ? x : g.avgPool(x, `${p}.downsample.0`, { kernel: 2, stride: b.stride, ceil: true, countIncludePad: false });
     return g.batchNorm(g.conv(pooled, `${p}.downsample.1`, { out: outC, kernel: 1 }), `${p}.downsample.2`);
   }
-  const k = stage === 0 ? 1 : (arch.downKernel ?? 1);
+  const k = b.stage === 0 ? 1 : (arch.downKernel ?? 1);
   return g.batchNorm(g.conv(x, `${p}.downsample.0`, { out: outC, kernel: k, stride: b.stride }), `${p}.downsample.1`);
 }
 
-function block(g: Graph, x: string, p: string, arch: ResNetArch, stage: number, b: BlockArgs): { y: string; outC: number } {
+const expansion = (a: ResNetArch) => (a.block === 'basic' ? 1 : 4);
+
+function block(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs): string {
   let y: string;
-  let outC: number;
+  const outC = b.planes * expansion(arch);
   if (arch.block === 'basic') {
-    outC = b.planes;
     y = convBnAct(g, x, `${p}.conv1`, `${p}.bn1`, { out: b.planes, kernel: 3, stride: b.stride });
     y = convBnAct(g, y, `${p}.conv2`, `${p}.bn2`, { out: outC, kernel: 3 }, 'none');
-  } else {
-    const cardinality = arch.cardinality ?? 1;
-    const width = Math.floor((b.planes * (arch.baseWidth ?? 64)) / 64) * cardinality;
-    outC = b.planes * 4;
+  } else if (arch.block === 'bottleneck') {
+    const width = Math.floor((b.planes * b.baseWidth) / 64) * b.cardinality;
     y = convBnAct(g, x, `${p}.conv1`, `${p}.bn1`, { out: width / (arch.reduceFirst ?? 1), kernel: 1 });
-    y = convBnAct(g, y, `${p}.conv2`, `${p}.bn2`, { out: width, kernel: 3, stride: b.stride, groups: cardinality });
+    y = convBnAct(g, y, `${p}.conv2`, `${p}.bn2`, { out: width, kernel: 3, stride: b.stride, groups: b.cardinality });
     y = convBnAct(g, y, `${p}.conv3`, `${p}.bn3`, { out: outC, kernel: 1 }, 'none');
+  } else {
+    y = arch.block.build(g, x, p, b);
   }
   if (arch.se) y = squeezeExcite(g, y, `${p}.${arch.se === 'legacy' ? 'se_module' : 'se'}`, seWidth(arch.se, outC));
-  y = g.relu(g.addTensors(y, shortcut(g, x, p, arch, stage, b, outC), p), p);
-  return { y, outC };
+  return g.relu(g.addTensors(y, shortcut(g, x, p, arch, b, outC), p), p);
 }
 
 function stem(g: Graph, x: string, arch: ResNetArch): { y: string; outC: number } {
@@ -100,11 +110,13 @@ export function buildResNet(arch: ResNetArch, o: BuildOptions): Graph {
   let { y: x, outC: c } = stem(g, input, arch);
   arch.layers.forEach((depth, stage) => {
     const planes = 64 * 2 ** stage;
+    const outC = planes * expansion(arch);
     for (let i = 0; i < depth; i++) {
       const stride = i === 0 && stage > 0 ? 2 : 1;
-      const outC = arch.block === 'basic' ? planes : planes * 4;
       const project = i === 0 && (stride !== 1 || c !== outC || (stage === 0 && !!arch.stage1Projection));
-      ({ y: x, outC: c } = block(g, x, `layer${stage + 1}.${i}`, arch, stage, { planes, stride, project }));
+      const args = { planes, stride, project, stage, cardinality: arch.cardinality ?? 1, baseWidth: arch.baseWidth ?? 64 };
+      x = block(g, x, `layer${stage + 1}.${i}`, arch, args);
+      c = outC;
     }
   });
   classifierHead(g, x, arch.classifier ?? 'fc', o.numClasses);
@@ -295,8 +307,8 @@ function paddleFile(name: string, keys: KeyScheme): string {
 
 // ---------------------------------------------------------------------------------------------- registrations
 
-function describe(a: ResNetArch): string {
-  const parts = [`${a.block}`, `layers ${a.layers.join('-')}`];
+export function describeResNet(a: ResNetArch): string {
+  const parts = [typeof a.block === 'string' ? a.block : a.block.name, `layers ${a.layers.join('-')}`];
   if ((a.cardinality ?? 1) > 1) parts.push(`${a.cardinality}x${a.baseWidth}d groups`);
   parts.push(`stem ${a.stem ?? '7x7'}`);
   if (a.avgDown) parts.push('avg-down shortcut');
@@ -314,7 +326,7 @@ for (const [name, m] of Object.entries(TIMM)) {
     build: (o) => buildResNet(m.arch, o),
     cfgs: m.cfgs(name),
     aliases: m.aliases ?? [],
-    description: describe(m.arch),
+    description: describeResNet(m.arch),
   });
 }
 
@@ -329,7 +341,7 @@ for (const [name, m] of Object.entries(PADDLE)) {
     build: (o) => buildResNet(m.arch, o),
     cfgs: [paddleCfg(name, { file: m.file ?? paddleFile(name, m.keys), keys: m.keys, firstConv: firstConv(m.arch) })],
     aliases: m.aliases ?? [],
-    description: describe(m.arch),
+    description: describeResNet(m.arch),
   });
 }
 
@@ -351,7 +363,7 @@ for (const v of PADDLE_WEIGHTS) {
       }),
     ],
     aliases: base.aliases ?? [],
-    description: `${describe(base.arch)}; weights ${v.name}`,
+    description: `${describeResNet(base.arch)}; weights ${v.name}`,
   });
 }
 

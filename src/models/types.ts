@@ -5,7 +5,16 @@ export type ResizeBackend = 'pil' | 'cv2';
 export type CropMode = 'center' | 'squash' | 'border';
 
 /** How a checkpoint's keys relate to ours: timm keys are ours; the others go through a key map. */
-export type KeyScheme = 'timm' | 'torchvision' | 'paddle-legendary' | 'paddle-modelzoo' | 'paddle-wsl';
+export type KeyScheme =
+  | 'timm'
+  | 'torchvision'
+  | 'paddle-legendary'
+  | 'paddle-modelzoo'
+  | 'paddle-wsl'
+  | 'paddle-res2net'
+  | 'paddle-resnest'
+  | 'paddle-regnet'
+  | 'paddle-efficientnet';
 
 export interface WeightSource {
   format: 'safetensors' | 'pth' | 'pdparams';

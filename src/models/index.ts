@@ -3,6 +3,7 @@ import './resnet.js';
 import './res2net.js';
 import './resnest.js';
 import './regnet.js';
+import './efficientnet.js';
 
 export { allEntries, closestNames, listModels, resolveModel, UnknownModelError } from './registry.js';
 export type { ListOptions, Resolved } from './registry.js';

@@ -11,12 +11,19 @@ import { buildOnnx, concatChunks, writeOnnx, type ExportOptions, type WeightMap 
 import { resolveModel } from './models/index.js';
 import type { ModelEntry, PretrainedCfg } from './models/types.js';
 import { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
+import type { KeyScheme } from './models/types.js';
 import { applyWeights } from './weights/apply.js';
+import { readCheckpointFor } from './weights/checkpoint.js';
+import { fetchWeights, type FetchOptions } from './weights/hub.js';
 import { initWeights } from './weights/init.js';
 import { loadSafetensors } from './weights/safetensors.js';
 import { InputError, type HostTensor } from './weights/tensor.js';
 
 export interface CreateOptions {
+  /** Load the registry's pretrained weights (cache, else download): createModel then returns a Promise. */
+  pretrained?: boolean;
+  /** Download progress for `pretrained` (the CLI draws a bar on stderr). */
+  onProgress?: FetchOptions['onProgress'];
   /** Classifier width (default: the pretrained config's, 1000). */
   numClasses?: number;
   inChans?: number;
@@ -94,6 +101,33 @@ export class Model {
     return this.setWeights(loadSafetensors(path), path);
   }
 
+  /**
+   * Load any supported checkpoint (safetensors, PyTorch .pth, PaddleClas .pdparams), mapping its keys with
+   * `scheme` (default: detected from the keys). As timm does, a classifier of another width is left
+   * freshly initialised, and a 3-channel first conv is adapted to `inChans`.
+   */
+  async loadCheckpoint(path: string, scheme?: KeyScheme): Promise<this> {
+    const { tensors, unmapped } = await readCheckpointFor(this.graph, path, scheme);
+    if (unmapped.length) {
+      throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
+    }
+    const classifier = `${this.cfg.classifier}.`;
+    const resetHead = this.numClasses !== this.cfg.numClasses;
+    const first = tensors.get(`${this.cfg.firstConv}.weight`);
+    if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
+    this.weights = applyWeights(this.graph, tensors, path, resetHead ? { fallback: initWeights(this.graph), skip: (k) => k.startsWith(classifier) } : {});
+    return this;
+  }
+
+  /** The registry's pretrained weights for this config: from the cache, else downloaded into it. */
+  async loadPretrained(o: FetchOptions = {}): Promise<this> {
+    const source = this.cfg.weights;
+    if (!source) throw new InputError(`${this.name}.${this.cfg.tag} has no pretrained weights (timm publishes none); pass --weights FILE`);
+    const path = await fetchWeights(source, o);
+    // Hub files are timm-keyed safetensors; direct URLs carry their source's key scheme.
+    return this.loadCheckpoint(path, source.hfHubId ? 'timm' : source.keys);
+  }
+
   /** Deterministic He-uniform weights and identity BatchNorm (for export/bench without a checkpoint). */
   initWeights(seed = 0): this {
     this.weights = initWeights(this.graph, seed);
@@ -157,7 +191,33 @@ export class Model {
   }
 }
 
-export function createModel(name: string, o: CreateOptions = {}): Model {
+/** timm's adapt_input_conv: 1 channel sums RGB; more channels repeat RGB and rescale. */
+function adaptInputConv(t: HostTensor, inChans: number): HostTensor {
+  const [out, rgb, kh, kw] = t.shape as [number, number, number, number];
+  const plane = kh * kw;
+  const data = new Float32Array(out * inChans * plane);
+  for (let o = 0; o < out; o++) {
+    for (let c = 0; c < inChans; c++) {
+      for (let i = 0; i < plane; i++) {
+        let v = 0;
+        if (inChans === 1) for (let r = 0; r < rgb; r++) v += t.data[(o * rgb + r) * plane + i]!;
+        else v = (t.data[(o * rgb + (c % rgb)) * plane + i]! * rgb) / inChans;
+        data[(o * inChans + c) * plane + i] = v;
+      }
+    }
+  }
+  return { shape: [out, inChans, kh, kw], data };
+}
+
+export function createModel(name: string, o: CreateOptions & { pretrained: true }): Promise<Model>;
+export function createModel(name: string, o?: CreateOptions & { pretrained?: false }): Model;
+export function createModel(name: string, o: CreateOptions): Model | Promise<Model>;
+export function createModel(name: string, o: CreateOptions = {}): Model | Promise<Model> {
+  const model = buildModel(name, o);
+  return o.pretrained ? model.loadPretrained({ onProgress: o.onProgress }) : model;
+}
+
+function buildModel(name: string, o: CreateOptions): Model {
   const { entry, cfg } = resolveModel(name);
   const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;

@@ -1,6 +1,8 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
-import { createModel } from '../model.js';
-import { listModels, resolveModel } from '../models/index.js';
+import { createModel, type Model } from '../model.js';
+import { listModels, resolveModel, type KeyScheme } from '../models/index.js';
+import { fetchWeights, stderrProgress } from '../weights/hub.js';
+import { saveSafetensors } from '../weights/safetensors.js';
 import { formatVerify, loadSeeds, summarize, verifySeeds, DEFAULT_SEEDS } from '../tasks/verify.js';
 import { readNpy, writeNpy } from '../weights/npy.js';
 import { InputError } from '../weights/tensor.js';
@@ -12,6 +14,21 @@ const thousands = (n: number) => n.toLocaleString('en-US');
 
 function sizeOpt(v: Values): number | undefined {
   return int(v, 'size');
+}
+
+const SCHEMES: KeyScheme[] = ['timm', 'torchvision', 'paddle-legendary', 'paddle-modelzoo', 'paddle-wsl', 'paddle-res2net', 'paddle-resnest', 'paddle-regnet', 'paddle-efficientnet'];
+
+function scheme(v: Values): KeyScheme | undefined {
+  const k = str(v, 'keys');
+  if (k !== undefined && !SCHEMES.includes(k as KeyScheme)) throw new UsageError(`--keys must be one of ${SCHEMES.join(', ')}`);
+  return k as KeyScheme | undefined;
+}
+
+/** --weights FILE, else the registry's pretrained weights when `pretrained` (cache, else download). */
+async function withWeights(model: Model, v: Values, pretrained: boolean): Promise<void> {
+  const file = str(v, 'weights');
+  if (file) await model.loadCheckpoint(file, scheme(v));
+  else if (pretrained) await model.loadPretrained({ onProgress: stderrProgress() });
 }
 
 function oneName(p: string[], what = 'a model name'): string {
@@ -96,10 +113,11 @@ const info: Command = {
 };
 
 const infer: Command = {
-  usage: 'NAME --weights FILE.safetensors --input X.npy --output Y.npy [--features]',
+  usage: 'NAME[.TAG] --input X.npy --output Y.npy [--weights FILE] [--features]',
   summary: 'Run a model on a float32 NCHW .npy batch and write the logits (or pooled features) as .npy.',
   options: {
-    weights: { type: 'string', arg: 'FILE', help: 'timm-keyed .safetensors checkpoint' },
+    weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams); default: the pretrained weights' },
+    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
     input: { type: 'string', short: 'i', arg: 'X.npy', help: 'float32 [N, 3, H, W] input (any H, W the model accepts)' },
     output: { type: 'string', short: 'o', arg: 'Y.npy', help: 'where to write the [N, classes] logits' },
     features: { type: 'boolean', help: 'write the pooled pre-logits features instead of the logits' },
@@ -107,13 +125,12 @@ const infer: Command = {
   },
   async run(p, v) {
     const name = oneName(p);
-    const weights = required(v, 'weights', 'infer needs a checkpoint (a .safetensors file with timm keys)');
     const input = readNpy(required(v, 'input', 'the .npy batch to run'));
     const output = required(v, 'output', 'the .npy file to write');
     if (input.shape.length !== 4) throw new InputError(`${str(v, 'input')} has shape (${input.shape.join(', ')}); infer needs a 4-D float32 NCHW batch [N, 3, H, W]`);
     const [, ch, h, w] = input.shape as [number, number, number, number];
     const model = createModel(name, { inputSize: [h, w], inChans: ch });
-    model.loadSafetensors(weights);
+    await withWeights(model, v, true);
     log(`running ${model.name} on [${input.shape.join(', ')}]`);
     const session = await model.createSession({ threads: int(v, 'threads') });
     try {
@@ -132,7 +149,9 @@ const exportCmd: Command = {
   options: {
     output: { type: 'string', short: 'o', arg: 'FILE.onnx', help: 'output file (weights over 2 GB go to FILE.onnx.data)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
-    weights: { type: 'string', arg: 'FILE', help: 'timm-keyed .safetensors (default: deterministic random weights)' },
+    weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams)' },
+    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    pretrained: { type: 'boolean', help: "the registry's pretrained weights (default: deterministic random weights)" },
     'num-classes': { type: 'string', arg: 'N', help: 'classifier width (default 1000)' },
     'no-fold-bn': { type: 'boolean', help: 'keep BatchNormalization nodes (debugging parity)' },
     fp16: { type: 'boolean', help: "store weights as float16 (half the size; ORT's x64 CPU EP computes in fp32)" },
@@ -142,11 +161,10 @@ const exportCmd: Command = {
   async run(p, v) {
     const name = oneName(p);
     const output = required(v, 'output', 'where to write the .onnx file');
-    const weights = str(v, 'weights');
     const model = createModel(name, { inputSize: sizeOpt(v), numClasses: int(v, 'num-classes') });
-    if (weights) model.loadSafetensors(weights);
-    else {
-      if (int(v, 'num-classes') === undefined) process.stderr.write(`tsimm export: no --weights given: exporting ${model.name} with deterministic random weights\n`);
+    await withWeights(model, v, !!v['pretrained']);
+    if (!model.weights) {
+      process.stderr.write(`tsimm export: no --weights or --pretrained: exporting ${model.name} with deterministic random weights\n`);
       model.initWeights();
     }
     const r = model.exportOnnx(output, {
@@ -176,4 +194,37 @@ const verify: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { list, info, infer, export: exportCmd, verify };
+const pull: Command = {
+  usage: 'NAME[.TAG]...',
+  summary: 'Download pretrained weights into the cache (the Hugging Face hub cache for hub files) and print their paths.',
+  options: {},
+  async run(p) {
+    if (!p.length) throw new UsageError('expected one or more model names');
+    for (const spec of p) {
+      const { entry, cfg } = resolveModel(spec);
+      if (!cfg.weights) throw new InputError(`${entry.name}.${cfg.tag} has no pretrained weights`);
+      out(await fetchWeights(cfg.weights, { onProgress: stderrProgress() }));
+    }
+    return 0;
+  },
+};
+
+const convert: Command = {
+  usage: 'IN OUT.safetensors --model NAME [--keys SCHEME]',
+  summary: 'Normalize a checkpoint (.pth, .pdparams, .safetensors) into timm-keyed float32 safetensors for NAME.',
+  options: {
+    model: { type: 'string', short: 'm', arg: 'NAME', help: 'the architecture the checkpoint belongs to' },
+    keys: { type: 'string', arg: 'SCHEME', help: `key scheme of IN (default: detected): ${SCHEMES.join(', ')}` },
+  },
+  async run(p, v) {
+    if (p.length !== 2) throw new UsageError('expected IN and OUT');
+    const model = createModel(required(v, 'model', 'the architecture decides the key map and the shapes checked'));
+    await model.loadCheckpoint(p[0]!, scheme(v));
+    const tensors = new Map(model.parameters().map((q) => [q.name, { shape: q.shape, data: model.weights!.get(q.name)! }]));
+    saveSafetensors(p[1]!, tensors, { format: 'pt', 'tsimm.model': model.name });
+    out(`${p[1]}: ${tensors.size} tensors for ${model.name}`);
+    return 0;
+  },
+};
+
+export const COMMANDS: Record<string, Command> = { list, info, pull, infer, export: exportCmd, convert, verify };

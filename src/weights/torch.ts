@@ -1,0 +1,194 @@
+/**
+ * PyTorch checkpoints (.pth/.pt/.bin) without PyTorch: the zip format (torch ≥ 1.6; entries are stored, read
+ * with positioned reads, so files over 2 GiB work) and the legacy format (pickles in a row, then raw
+ * storages). Tensors are gathered by shape/stride/offset into contiguous float32; fp16/bf16/f64 widen.
+ */
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import yauzl from 'yauzl';
+import { decodeFloat } from './safetensors.js';
+import { PickleStream, storageFromPid, unpickleTorch, type StorageRef, type TensorRef } from './pickle.js';
+import { InputError, type HostTensor } from './tensor.js';
+
+const ELEMENT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** Where a zip entry's bytes are in the file. */
+interface Entry {
+  offset: number;
+  size: number;
+}
+
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, Math.min(length - done, 1 << 30), position + done);
+    if (n === 0) throw new InputError('unexpected end of file');
+    done += n;
+  }
+  return buf;
+}
+
+/** The central directory of a zip file, as name → data location (stored entries only). */
+async function zipEntries(path: string, fd: number): Promise<Map<string, Entry>> {
+  const fileSize = fstatSync(fd).size;
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.open(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false }, (err, z) => (err ? reject(err) : resolve(z!))),
+  ).catch((e: Error) => {
+    throw new InputError(`${path} is not a readable zip (${e.message}); the file may be truncated — download it again`);
+  });
+  const entries = new Map<string, Entry>();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      zip.on('entry', (e: yauzl.Entry) => {
+        try {
+          if (e.compressionMethod !== 0) throw new InputError(`${path}: entry ${e.fileName} is compressed; torch.save writes stored entries — re-save the checkpoint with torch.save`);
+          const header = readAt(fd, e.relativeOffsetOfLocalHeader, 30);
+          const view = new DataView(header.buffer);
+          if (view.getUint32(0, true) !== 0x04034b50) throw new InputError(`${path}: entry ${e.fileName} has no local header; the zip is corrupt`);
+          const offset = e.relativeOffsetOfLocalHeader + 30 + view.getUint16(26, true) + view.getUint16(28, true);
+          if (offset + e.compressedSize > fileSize) throw new InputError(`${path}: entry ${e.fileName} points outside the file; the zip is corrupt or truncated`);
+          entries.set(e.fileName, { offset, size: e.compressedSize });
+          zip.readEntry();
+        } catch (err) {
+          reject(err);
+        }
+      });
+      zip.on('end', () => resolve());
+      zip.on('error', (err: Error) => reject(new InputError(`${path}: ${err.message}`)));
+      zip.readEntry();
+    });
+  } finally {
+    zip.close();
+  }
+  return entries;
+}
+
+/** Copy a (possibly strided, offset) view of a storage into a contiguous float32 tensor. */
+export function gather(t: TensorRef, storageBytes: Uint8Array, name: string): HostTensor {
+  const dtype = t.storage.dtype;
+  const bytes = ELEMENT_BYTES[dtype]!;
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const contiguous = t.stride.every((s, i) => s === t.shape.slice(i + 1).reduce((a, b) => a * b, 1) || t.shape[i] === 1);
+  if (contiguous) {
+    const start = t.offset * bytes;
+    if (start + n * bytes > storageBytes.byteLength) throw new InputError(`tensor ${name} reads past its storage; the checkpoint is corrupt`);
+    return { shape: t.shape, data: decodeFloat(dtype, storageBytes.slice(start, start + n * bytes), name) };
+  }
+  const all = decodeFloat(dtype, storageBytes, name);
+  const out = new Float32Array(n);
+  const idx = new Array<number>(t.shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    let src = t.offset;
+    for (let d = 0; d < idx.length; d++) src += idx[d]! * t.stride[d]!;
+    if (src >= all.length) throw new InputError(`tensor ${name} reads past its storage; the checkpoint is corrupt`);
+    out[i] = all[src]!;
+    for (let d = idx.length - 1; d >= 0; d--) {
+      if (++idx[d]! < t.shape[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return { shape: t.shape, data: out };
+}
+
+/** Find the state dict inside a checkpoint object: the dict itself, or `state_dict` / `model` / `module`. */
+export function findStateDict(obj: unknown, what: string): Map<string, unknown> {
+  const isTensorMap = (m: unknown): m is Map<string, unknown> =>
+    m instanceof Map && [...m.values()].some((v) => (v as { kind?: string } | null)?.kind === 'tensor' || (v as { kind?: string } | null)?.kind === 'ndarray');
+  if (isTensorMap(obj)) return obj;
+  if (obj instanceof Map) {
+    for (const key of ['state_dict', 'model', 'module', 'model_state', 'state_dict_ema', 'model_ema']) {
+      if (isTensorMap(obj.get(key))) return obj.get(key) as Map<string, unknown>;
+    }
+  }
+  throw new InputError(`${what} holds no state dict (looked for a dict of tensors, or one under state_dict/model/module)`);
+}
+
+/** Strip a wrapper prefix every key shares (DataParallel's `module.`). */
+function stripCommonPrefix(m: Map<string, HostTensor>): Map<string, HostTensor> {
+  const keys = [...m.keys()];
+  if (keys.length && keys.every((k) => k.startsWith('module.'))) return new Map([...m].map(([k, v]) => [k.slice(7), v]));
+  return m;
+}
+
+function collect(sd: Map<string, unknown>, storageBytes: (s: StorageRef) => Uint8Array, what: string): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  const cache = new Map<string, Uint8Array>();
+  for (const [name, v] of sd) {
+    const t = v as TensorRef;
+    if (t?.kind !== 'tensor' || !FLOATS.has(t.storage.dtype)) continue; // num_batches_tracked and other integers
+    let bytes = cache.get(t.storage.key);
+    if (!bytes) {
+      bytes = storageBytes(t.storage);
+      cache.set(t.storage.key, bytes);
+    }
+    out.set(name, gather(t, bytes, `${what}:${name}`));
+  }
+  return stripCommonPrefix(out);
+}
+
+const ZIP_MAGIC = 0x04034b50;
+/** The legacy format starts with pickle(0x1950a86a20f9469cfc6c, a 10-byte LONG1), which pickleparser cannot hold. */
+const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
+
+export async function loadTorch(path: string): Promise<Map<string, HostTensor>> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 16) throw new InputError(`${path} is ${size} bytes: not a PyTorch checkpoint (truncated download?)`);
+    const head = readAt(fd, 0, 15);
+    if (new DataView(head.buffer).getUint32(0, true) === ZIP_MAGIC) {
+      const entries = await zipEntries(path, fd);
+      const pkl = [...entries.keys()].find((k) => k === 'data.pkl' || k.endsWith('/data.pkl'));
+      if (!pkl) throw new InputError(`${path} is a zip without data.pkl: not a torch.save checkpoint`);
+      const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
+      const e = entries.get(pkl)!;
+      const obj = unpickleTorch(readAt(fd, e.offset, e.size), path);
+      return collect(findStateDict(obj, path), (s) => {
+        const entry = entries.get(`${prefix}data/${s.key}`);
+        if (!entry) throw new InputError(`${path}: storage ${s.key} is missing from the archive; the file is truncated or corrupt`);
+        return readAt(fd, entry.offset, entry.size);
+      }, path);
+    }
+    if (LEGACY_MAGIC.every((b, i) => head[i] === b)) return loadLegacy(path, size);
+    throw new InputError(`${path} is neither a torch zip nor a legacy torch file (first bytes ${[...head.slice(0, 4)].map((b) => b.toString(16)).join(' ')})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function loadLegacy(path: string, size: number): Map<string, HostTensor> {
+  if (size > 2 ** 31 - 1) throw new InputError(`${path}: legacy-format checkpoints over 2 GiB are not supported; re-save it with torch.save (zip format)`);
+  const bytes = new Uint8Array(readFileSync(path));
+  const stream = new PickleStream(bytes, path);
+  stream.skip(LEGACY_MAGIC.length);
+  const protocol = stream.next();
+  if (protocol !== 1001) throw new InputError(`${path}: unsupported legacy protocol ${String(protocol)}`);
+  stream.next(); // sys_info
+  const obj = stream.next((pid) => storageFromPid(pid, path));
+  const keys = stream.next() as string[];
+  // Then, per key: int64 element count, then the raw elements.
+  const storages = new Map<string, { start: number; count: number }>();
+  let at = stream.position;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dtypes = new Map<string, string>();
+  const visit = (v: unknown) => {
+    const t = v as TensorRef;
+    if (t?.kind === 'tensor') dtypes.set(t.storage.key, t.storage.dtype);
+  };
+  const sd = findStateDict(obj, path);
+  sd.forEach(visit);
+  for (const key of keys) {
+    if (at + 8 > bytes.byteLength) throw new InputError(`${path} is truncated (storage ${key} missing)`);
+    const count = Number(view.getBigInt64(at, true));
+    const elem = ELEMENT_BYTES[dtypes.get(key) ?? 'F32'] ?? 4;
+    storages.set(key, { start: at + 8, count });
+    at += 8 + count * elem;
+    if (at > bytes.byteLength) throw new InputError(`${path} is truncated (storage ${key} ends past the file)`);
+  }
+  return collect(sd, (s) => {
+    const st = storages.get(s.key);
+    if (!st) throw new InputError(`${path}: storage ${s.key} is not in the file`);
+    return bytes.subarray(st.start, st.start + st.count * ELEMENT_BYTES[s.dtype]!);
+  }, path);
+}

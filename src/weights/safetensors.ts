@@ -93,9 +93,11 @@ export function decodeFloat(dtype: string, raw: Uint8Array, name: string): Float
     case 'F64':
       for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
       return out;
-    case 'F16':
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+    case 'F16': {
+      const table = halfTable();
+      for (let i = 0; i < count; i++) out[i] = table[view.getUint16(2 * i, true)]!;
       return out;
+    }
     case 'BF16': {
       const u = new Uint32Array(out.buffer);
       for (let i = 0; i < count; i++) u[i] = view.getUint16(2 * i, true) << 16;
@@ -104,6 +106,16 @@ export function decodeFloat(dtype: string, raw: Uint8Array, name: string): Float
     default:
       throw new InputError(`tensor ${name} is ${dtype}, not a floating-point type`);
   }
+}
+
+let HALF: Float32Array | undefined;
+/** Every float16 bit pattern widened once (256 KiB): decoding is then one lookup per element. */
+function halfTable(): Float32Array {
+  if (!HALF) {
+    HALF = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF[h] = halfToFloat(h);
+  }
+  return HALF;
 }
 
 export function halfToFloat(h: number): number {

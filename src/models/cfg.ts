@@ -63,6 +63,7 @@ export function paddleCfg(name: string, a: PaddleCfgArgs): PretrainedCfg {
     tag: name,
     inputSize: [3, crop, crop],
     cropPct: crop / resizeShort,
+    resizeShort,
     cropMode: 'center',
     interpolation: 'bilinear',
     resizeBackend: 'cv2',

@@ -34,6 +34,8 @@ export interface PretrainedCfg {
   /** Size the weights were tested best at, where the source names one (timm's test_input_size). */
   testInputSize?: [number, number, number];
   cropPct: number;
+  /** PaddleClas' resize_short (OpenCV pipeline): the short side before the centre crop. */
+  resizeShort?: number;
   cropMode: CropMode;
   interpolation: Interpolation;
   resizeBackend: ResizeBackend;

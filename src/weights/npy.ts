@@ -18,15 +18,19 @@ export function parseNpy(bytes: Uint8Array, what = 'input'): HostTensor {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) throw new InputError(`${what}: unreadable .npy header ${header.trim()}`);
+  if (descr === '|u1') {
+    // uint8 arrays (images as the references store them) widen to float32.
+    const shapeU8 = shapeOf(shapeText);
+    const n = shapeU8.reduce((a, b) => a * b, 1);
+    const start8 = start + headerLen;
+    if (bytes.byteLength - start8 < n) throw new InputError(`${what} is truncated`);
+    return { shape: shapeU8, data: Float32Array.from(bytes.subarray(start8, start8 + n)) };
+  }
   if (descr !== '<f4') {
     throw new InputError(`${what} has dtype ${descr}; tsimm needs float32 ('<f4'): save it with numpy.save(path, x.astype(numpy.float32))`);
   }
   if (fortran === 'True') throw new InputError(`${what} is Fortran-ordered; save numpy.ascontiguousarray(x) instead`);
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map(Number);
+  const shape = shapeOf(shapeText);
   const count = shape.reduce((a, b) => a * b, 1);
   const dataStart = start + headerLen;
   if (bytes.byteLength - dataStart < count * 4) {
@@ -35,6 +39,14 @@ export function parseNpy(bytes: Uint8Array, what = 'input'): HostTensor {
   const data = new Float32Array(count);
   new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + count * 4));
   return { shape, data };
+}
+
+function shapeOf(text: string): number[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
 }
 
 export function readNpy(path: string): HostTensor {

@@ -1,0 +1,248 @@
+/**
+ * Resize kernels that reproduce the references bit for bit on uint8 HWC RGB images.
+ *
+ * PIL (timm's eval transform): separable, horizontal pass first; the filter's support widens by the downscale
+ * factor (antialiasing); per output pixel the window is [trunc(c − support + ½), trunc(c + support + ½)) with
+ * c = (x + ½)·scale; weights are normalised, then quantised to 22-bit fixed point (round half away from zero);
+ * each pass starts its accumulator at ½ and clips to uint8.
+ *
+ * OpenCV INTER_LINEAR (PaddleClas): half-pixel centres, no antialiasing, 11-bit fixed-point weights, the
+ * vertical pass rounding (a·S0 + b·S1 + 2²¹) >> 22; an exact 2× downscale is INTER_AREA's 2×2 mean, as
+ * cv::resize does.
+ */
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** HWC, 3 channels, uint8. */
+  data: Uint8Array;
+}
+
+export type PilFilter = 'bilinear' | 'bicubic';
+
+const FILTERS: Record<PilFilter, { support: number; f: (x: number) => number }> = {
+  bilinear: {
+    support: 1,
+    f: (x) => {
+      x = Math.abs(x);
+      return x < 1 ? 1 - x : 0;
+    },
+  },
+  bicubic: {
+    support: 2,
+    f: (x) => {
+      const a = -0.5;
+      x = Math.abs(x);
+      if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+      if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0;
+    },
+  },
+};
+
+const PRECISION_BITS = 32 - 8 - 2;
+
+interface Coeffs {
+  /** First input index of each output's window. */
+  start: Int32Array;
+  /** Window length of each output. */
+  count: Int32Array;
+  /** Fixed-point weights, `ksize` per output. */
+  k: Int32Array;
+  ksize: number;
+}
+
+function pilCoeffs(inSize: number, outSize: number, filter: PilFilter): Coeffs {
+  const { support: base, f } = FILTERS[filter];
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = base * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const k = new Int32Array(outSize * ksize);
+  const w = new Float64Array(ksize);
+  const ss = 1 / filterscale;
+  for (let x = 0; x < outSize; x++) {
+    const center = (x + 0.5) * scale;
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let ww = 0;
+    for (let i = 0; i < xmax; i++) {
+      w[i] = f((i + xmin - center + 0.5) * ss);
+      ww += w[i]!;
+    }
+    for (let i = 0; i < xmax; i++) {
+      const v = ww !== 0 ? w[i]! / ww : w[i]!;
+      // Round half away from zero, as C's (int)(±0.5 + v·2^22).
+      k[x * ksize + i] = v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
+    }
+    start[x] = xmin;
+    count[x] = xmax;
+  }
+  return { start, count, k, ksize };
+}
+
+const clip8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+
+/** PIL Image.resize((width, height), BILINEAR|BICUBIC) of an RGB image. */
+export function resizePil(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage {
+  let cur = img;
+  const half = 1 << (PRECISION_BITS - 1);
+  if (width !== cur.width) {
+    const c = pilCoeffs(cur.width, width, filter);
+    const out = new Uint8Array(width * cur.height * 3);
+    for (let y = 0; y < cur.height; y++) {
+      const row = y * cur.width * 3;
+      for (let x = 0; x < width; x++) {
+        let r = half;
+        let g = half;
+        let b = half;
+        const base = x * c.ksize;
+        for (let i = 0; i < c.count[x]!; i++) {
+          const w = c.k[base + i]!;
+          const p = row + (c.start[x]! + i) * 3;
+          r += cur.data[p]! * w;
+          g += cur.data[p + 1]! * w;
+          b += cur.data[p + 2]! * w;
+        }
+        const o = (y * width + x) * 3;
+        out[o] = clip8(r >> PRECISION_BITS);
+        out[o + 1] = clip8(g >> PRECISION_BITS);
+        out[o + 2] = clip8(b >> PRECISION_BITS);
+      }
+    }
+    cur = { width, height: cur.height, data: out };
+  }
+  if (height !== cur.height) {
+    const c = pilCoeffs(cur.height, height, filter);
+    const out = new Uint8Array(width * height * 3);
+    const stride = width * 3;
+    for (let y = 0; y < height; y++) {
+      const base = y * c.ksize;
+      for (let x = 0; x < stride; x++) {
+        let s = half;
+        for (let i = 0; i < c.count[y]!; i++) s += cur.data[(c.start[y]! + i) * stride + x]! * c.k[base + i]!;
+        out[y * stride + x] = clip8(s >> PRECISION_BITS);
+      }
+    }
+    cur = { width, height, data: out };
+  }
+  return cur === img ? { width, height, data: img.data.slice() } : cur;
+}
+
+const COEF_BITS = 11;
+const COEF_SCALE = 1 << COEF_BITS;
+
+function cv2Coeffs(inSize: number, outSize: number): { index: Int32Array; alpha: Int32Array } {
+  // cv::resize: scale = 1 / (out / in) in double; the source coordinate and weights in float32.
+  const scale = 1 / (outSize / inSize);
+  const f = Math.fround;
+  const index = new Int32Array(outSize);
+  const alpha = new Int32Array(outSize * 2);
+  for (let x = 0; x < outSize; x++) {
+    let fx = f((x + 0.5) * scale - 0.5);
+    let sx = Math.floor(fx);
+    fx = f(fx - sx);
+    if (sx < 0) {
+      fx = 0;
+      sx = 0;
+    }
+    if (sx >= inSize - 1) {
+      fx = 0;
+      sx = inSize - 1;
+    }
+    index[x] = sx;
+    // saturate_cast<short>(v) rounds to nearest (cvRound: half to even).
+    const a0 = roundEven(f(f(1 - fx) * COEF_SCALE));
+    alpha[2 * x] = a0;
+    alpha[2 * x + 1] = COEF_SCALE - a0;
+  }
+  return { index, alpha };
+}
+
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) of an RGB image. */
+export function resizeCv2Linear(img: RgbImage, width: number, height: number): RgbImage {
+  if (img.width === 2 * width && img.height === 2 * height) return areaHalve(img);
+  const h = cv2Coeffs(img.width, width);
+  const v = cv2Coeffs(img.height, height);
+  const inStride = img.width * 3;
+  // Horizontal pass over every input row a vertical tap needs, kept as ints scaled by 2^11.
+  const rows = new Map<number, Int32Array>();
+  const hrow = (y: number): Int32Array => {
+    let r = rows.get(y);
+    if (r) return r;
+    r = new Int32Array(width * 3);
+    const src = y * inStride;
+    for (let x = 0; x < width; x++) {
+      const sx = h.index[x]!;
+      const a0 = h.alpha[2 * x]!;
+      const a1 = h.alpha[2 * x + 1]!;
+      const p0 = src + sx * 3;
+      const p1 = src + Math.min(sx + 1, img.width - 1) * 3;
+      for (let ch = 0; ch < 3; ch++) r[x * 3 + ch] = img.data[p0 + ch]! * a0 + img.data[p1 + ch]! * a1;
+    }
+    rows.set(y, r);
+    return r;
+  };
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const sy = v.index[y]!;
+    const b0 = v.alpha[2 * y]!;
+    const b1 = v.alpha[2 * y + 1]!;
+    const s0 = hrow(sy);
+    const s1 = hrow(Math.min(sy + 1, img.height - 1));
+    // OpenCV's vertical pass is vectorised (SSE2 baseline): 16 then 8 values at a time, rows pre-shifted by 4
+    // to 16 bits, multiplied keeping the high 16 bits, then (sum + 2) >> 2. The row's tail takes the scalar
+    // formula (a·S0 + b·S1 + 2²¹) >> 22. Both are reproduced so every pixel matches.
+    const n = width * 3;
+    let vec = 0;
+    while (vec <= n - 16) vec += 16;
+    while (vec < n - 8) vec += 8;
+    const row = y * n;
+    for (let i = 0; i < vec; i++) out[row + i] = clip8(((((s0[i]! >> 4) * b0) >> 16) + (((s1[i]! >> 4) * b1) >> 16) + 2) >> 2);
+    for (let i = vec; i < n; i++) out[row + i] = clip8((s0[i]! * b0 + s1[i]! * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS));
+  }
+  return { width, height, data: out };
+}
+
+/** INTER_AREA for an exact 2× downscale: the rounded mean of each 2×2 block. */
+function areaHalve(img: RgbImage): RgbImage {
+  const width = img.width >> 1;
+  const height = img.height >> 1;
+  const out = new Uint8Array(width * height * 3);
+  const s = img.width * 3;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const p = 2 * y * s + 2 * x * 3 + c;
+        out[(y * width + x) * 3 + c] = (img.data[p]! + img.data[p + 3]! + img.data[p + s]! + img.data[p + s + 3]! + 2) >> 2;
+      }
+    }
+  }
+  return { width, height, data: out };
+}
+
+/** Crop a [left, top, width, height] window; pixels outside the image are `fill` (timm's border mode). */
+export function crop(img: RgbImage, left: number, top: number, width: number, height: number, fill = 0): RgbImage {
+  const out = new Uint8Array(width * height * 3).fill(fill);
+  for (let y = 0; y < height; y++) {
+    const sy = top + y;
+    if (sy < 0 || sy >= img.height) continue;
+    for (let x = 0; x < width; x++) {
+      const sx = left + x;
+      if (sx < 0 || sx >= img.width) continue;
+      const o = (y * width + x) * 3;
+      const p = (sy * img.width + sx) * 3;
+      out[o] = img.data[p]!;
+      out[o + 1] = img.data[p + 1]!;
+      out[o + 2] = img.data[p + 2]!;
+    }
+  }
+  return { width, height, data: out };
+}

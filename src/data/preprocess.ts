@@ -7,7 +7,7 @@
  * PaddleClas (OpenCV): resize the short side to resize_short with INTER_LINEAR (each side round(side·s/short)),
  * crop at floor offsets, x·float32(1/255) − mean, / std. EXIF orientation is applied, as cv2.imdecode does.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { CropMode, Interpolation, PretrainedCfg, ResizeBackend } from '../models/types.js';
 import { InputError } from '../weights/tensor.js';
 import { crop, resizeCv2Linear, resizePil, type RgbImage } from './resize.js';
@@ -55,7 +55,7 @@ export function resolvePreprocess(cfg: PretrainedCfg, o: PreprocessOverrides = {
 /** Decode to 8-bit RGB (gray replicated, alpha dropped, CMYK to sRGB), first frame of animations. */
 export async function decodeImage(input: string | Uint8Array, o: { exifRotate: boolean; maxPixels: number }): Promise<RgbImage> {
   const name = typeof input === 'string' ? input : 'image';
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
   } catch (e) {
@@ -71,7 +71,7 @@ export async function decodeImage(input: string | Uint8Array, o: { exifRotate: b
   let s = sharp(input, { limitInputPixels: false, pages: 1, failOn: 'truncated', ignoreIcc: true });
   if (o.exifRotate) s = s.rotate();
   if (meta.space === 'cmyk') s = s.toColourspace('srgb');
-  let raw: { data: Buffer; info: sharp.OutputInfo };
+  let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await s.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
@@ -131,7 +131,7 @@ export function transformImage(img: RgbImage, p: PreprocessConfig): RgbImage {
 }
 
 /** uint8 HWC → normalized float32 CHW, in the float32 arithmetic of the reference. */
-export function normalize(img: RgbImage, p: PreprocessConfig, out = new Float32Array(3 * img.width * img.height), offset = 0): Float32Array {
+export function normalize(img: RgbImage, p: PreprocessConfig, out: Float32Array = new Float32Array(3 * img.width * img.height), offset = 0): Float32Array {
   const plane = img.width * img.height;
   const f = Math.fround;
   const scale = f(1 / 255);

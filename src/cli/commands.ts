@@ -1,5 +1,8 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
+import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
+import { classify } from '../tasks/classify.js';
+import { evaluate, listDataset, readClassMap } from '../tasks/eval.js';
 import { listModels, resolveModel, type KeyScheme } from '../models/index.js';
 import { fetchWeights, stderrProgress } from '../weights/hub.js';
 import { saveSafetensors } from '../weights/safetensors.js';
@@ -29,6 +32,49 @@ async function withWeights(model: Model, v: Values, pretrained: boolean): Promis
   const file = str(v, 'weights');
   if (file) await model.loadCheckpoint(file, scheme(v));
   else if (pretrained) await model.loadPretrained({ onProgress: stderrProgress() });
+}
+
+/** The preprocessing flags every image command takes (they override the weights' own pipeline). */
+const PREPROCESS_OPTIONS: Command['options'] = {
+  size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
+  'crop-pct': { type: 'string', arg: 'F', help: 'centre crop fraction (timm crop_pct)' },
+  'crop-mode': { type: 'string', arg: 'center|squash|border', help: 'how the image is fit to the size' },
+  interpolation: { type: 'string', arg: 'bilinear|bicubic', help: 'resize filter' },
+  'resize-backend': { type: 'string', arg: 'pil|cv2', help: "PIL (timm) or OpenCV (PaddleClas) resize" },
+  mean: { type: 'string', arg: 'R,G,B', help: 'normalization mean' },
+  std: { type: 'string', arg: 'R,G,B', help: 'normalization std' },
+  'exif-rotate': { type: 'string', arg: 'on|off', help: 'apply EXIF orientation (default: as the reference: cv2 on, PIL off)' },
+  'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}, PIL's limit)` },
+};
+
+function triple(v: Values, key: string): [number, number, number] | undefined {
+  const x = str(v, key);
+  if (x === undefined) return undefined;
+  const n = x.split(',').map(Number);
+  if (n.length !== 3 || n.some((d) => !Number.isFinite(d))) throw new UsageError(`--${key} takes three numbers, like 0.485,0.456,0.406`);
+  return n as [number, number, number];
+}
+
+function oneOf<T extends string>(v: Values, key: string, allowed: readonly T[]): T | undefined {
+  const x = str(v, key);
+  if (x !== undefined && !allowed.includes(x as T)) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}`);
+  return x as T | undefined;
+}
+
+function preprocessFlags(v: Values): PreprocessOverrides {
+  const o: PreprocessOverrides = {};
+  const cropPct = str(v, 'crop-pct');
+  if (cropPct !== undefined) o.cropPct = Number(cropPct);
+  o.cropMode = oneOf(v, 'crop-mode', ['center', 'squash', 'border'] as const);
+  o.interpolation = oneOf(v, 'interpolation', ['bilinear', 'bicubic'] as const);
+  o.backend = oneOf(v, 'resize-backend', ['pil', 'cv2'] as const);
+  o.mean = triple(v, 'mean');
+  o.std = triple(v, 'std');
+  const exif = oneOf(v, 'exif-rotate', ['on', 'off'] as const);
+  if (exif) o.exifRotate = exif === 'on';
+  o.maxPixels = int(v, 'max-pixels');
+  for (const k of Object.keys(o) as (keyof PreprocessOverrides)[]) if (o[k] === undefined) delete o[k];
+  return o;
 }
 
 function oneName(p: string[], what = 'a model name'): string {
@@ -227,4 +273,110 @@ const convert: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { list, info, pull, infer, export: exportCmd, convert, verify };
+const predict: Command = {
+  usage: 'MODEL IMAGE... [--topk 5] [--weights FILE] [--json]',
+  summary: 'Classify images with the pretrained weights (or --weights) and the preprocessing they were evaluated with.',
+  options: {
+    topk: { type: 'string', short: 'k', arg: 'K', help: 'how many classes per image (default 5)' },
+    weights: { type: 'string', arg: 'FILE', help: 'checkpoint instead of the pretrained weights' },
+    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    batch: { type: 'string', arg: 'N', help: 'images per inference batch (default 8)' },
+    features: { type: 'boolean', help: 'also print the pooled pre-logits features (with --json)' },
+    json: { type: 'boolean', help: 'print JSON' },
+    ...PREPROCESS_OPTIONS,
+  },
+  async run(p, v) {
+    if (p.length < 2) throw new UsageError('expected a model name and at least one image');
+    const [name, ...images] = p as [string, ...string[]];
+    const model = createModel(name, { inputSize: sizeOpt(v) });
+    await withWeights(model, v, true);
+    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] });
+    if (v['json']) {
+      out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
+    } else {
+      const lines: string[] = [];
+      for (const r of results) {
+        lines.push(r.image);
+        if (r.error) lines.push(`  error: ${r.error}`);
+        for (const [i, q] of (r.predictions ?? []).entries()) lines.push(`  ${i + 1}. ${(q.prob * 100).toFixed(2).padStart(6)}%  ${String(q.index).padStart(4)} ${q.wnid ?? ''}  ${q.label}`);
+      }
+      out(lines.join('\n'));
+    }
+    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: ${r.image}: ${r.error}\n`);
+    return results.some((r) => r.error) ? 1 : 0;
+  },
+};
+
+const evalCmd: Command = {
+  usage: 'MODEL DIR [--batch 32] [--limit N] [--labels FILE] [--class-map FILE] [--json]',
+  summary: 'Top-1/top-5 accuracy over an ImageFolder tree (wnid folders) or a flat folder with a labels file.',
+  options: {
+    batch: { type: 'string', arg: 'N', help: 'batch size (default 32)' },
+    limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images' },
+    labels: { type: 'string', arg: 'FILE', help: 'flat layout: lines "file label" (index or wnid), or LOC_val_solution.csv' },
+    'class-map': { type: 'string', arg: 'FILE', help: 'class names in index order (one per line) for non-ImageNet folders' },
+    weights: { type: 'string', arg: 'FILE', help: 'checkpoint instead of the pretrained weights' },
+    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    workers: { type: 'string', arg: 'N', help: 'preprocessing worker threads (default: cores − 1)' },
+    json: { type: 'boolean', help: 'print JSON' },
+    ...PREPROCESS_OPTIONS,
+  },
+  async run(p, v) {
+    if (p.length !== 2) throw new UsageError('expected a model name and a directory');
+    const classMapFile = str(v, 'class-map');
+    const data = listDataset(p[1]!, { labels: str(v, 'labels'), classMap: classMapFile ? readClassMap(classMapFile) : undefined });
+    const model = createModel(p[0]!, { inputSize: sizeOpt(v) });
+    await withWeights(model, v, true);
+    const bar = process.stderr.isTTY
+      ? (done: number, total: number, ips: number) =>
+          process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
+      : undefined;
+    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: preprocessFlags(v), weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0) });
+    for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
+    if (v['json']) out(json(r));
+    else {
+      const pp = r.preprocess;
+      out(
+        [
+          `${r.model} (${r.weights}) on ${r.evaluated} images (${r.failed.length} failed/skipped)`,
+          ` * Acc@1 ${r.top1.toFixed(3)} (${(100 - r.top1).toFixed(3)})  Acc@5 ${r.top5.toFixed(3)} (${(100 - r.top5).toFixed(3)})`,
+          `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}`,
+          `   ${r.imagesPerSecond.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`,
+        ].join('\n'),
+      );
+    }
+    return 0;
+  },
+};
+
+const preprocessCmd: Command = {
+  usage: 'IMAGE --model NAME -o X.npy [preprocessing flags]',
+  summary: 'Write the exact float32 [1, 3, H, W] tensor the model would see, to diff against another pipeline.',
+  options: {
+    model: { type: 'string', short: 'm', arg: 'NAME', help: 'whose preprocessing to use' },
+    output: { type: 'string', short: 'o', arg: 'X.npy', help: 'output file' },
+    ...PREPROCESS_OPTIONS,
+  },
+  async run(p, v) {
+    if (p.length !== 1) throw new UsageError('expected one image');
+    const { cfg } = resolveModel(required(v, 'model', 'the model decides the pipeline'));
+    const size = sizeOpt(v);
+    const config = resolvePreprocess(cfg, { ...preprocessFlags(v), ...(size ? { size } : {}) });
+    const data = await preprocessImage(p[0]!, config);
+    writeNpy(required(v, 'output', 'where to write the tensor'), { shape: [1, 3, ...config.size], data });
+    return 0;
+  },
+};
+
+export const COMMANDS: Record<string, Command> = {
+  list,
+  info,
+  pull,
+  predict,
+  eval: evalCmd,
+  preprocess: preprocessCmd,
+  infer,
+  export: exportCmd,
+  convert,
+  verify,
+};

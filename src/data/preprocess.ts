@@ -43,7 +43,8 @@ export function resolvePreprocess(cfg: PretrainedCfg, o: PreprocessOverrides = {
     cropMode: o.cropMode ?? cfg.cropMode,
     interpolation: o.interpolation ?? cfg.interpolation,
     backend,
-    resizeShort: o.resizeShort ?? (o.cropPct === undefined && o.size === undefined ? cfg.resizeShort : undefined),
+    // The config's resize_short holds for its own size and crop; other sizes derive it from crop_pct.
+    resizeShort: o.resizeShort ?? (o.cropPct === undefined && size[0] === cfg.inputSize[1] && size[1] === cfg.inputSize[2] ? cfg.resizeShort : undefined),
     mean: o.mean ?? cfg.mean,
     std: o.std ?? cfg.std,
     // Each reference's own decode: PIL ignores EXIF orientation, OpenCV applies it.
@@ -61,6 +62,7 @@ export async function decodeImage(input: string | Uint8Array, o: { exifRotate: b
   } catch (e) {
     const msg = (e as Error).message;
     if (/Input file is missing|ENOENT/.test(msg)) throw new InputError(`${name}: no such file`);
+    if (/premature|truncat|corrupt/i.test(msg)) throw new InputError(`${name} could not be decoded (${msg.split('\n')[0]}); the file may be truncated or corrupt`);
     throw new InputError(`${name} is not an image tsimm can decode (${msg.split('\n')[0]}); JPEG, PNG, WebP, GIF and TIFF are supported`);
   }
   const px = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);

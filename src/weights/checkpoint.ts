@@ -28,11 +28,12 @@ export function detectFormat(path: string): CheckpointFormat {
   } finally {
     closeSync(fd);
   }
+  // safetensors first: its 8-byte header length can start with any byte, 0x80 (a pickle's PROTO) included.
+  const headerLen = Number(new DataView(head.buffer).getBigUint64(0, true));
+  if (head[8] === 0x7b /* { */ && headerLen < size) return 'safetensors';
   if (head[0] === 0x50 && head[1] === 0x4b) return 'pth'; // zip
   if (head[0] === 0x80 && head[2] === 0x8a && head[3] === 0x0a) return 'pth'; // legacy torch magic number
   if (head[0] === 0x80) return 'pdparams'; // a plain pickle: numpy arrays
-  const headerLen = Number(new DataView(head.buffer).getBigUint64(0, true));
-  if (head[8] === 0x7b /* { */ && headerLen < size) return 'safetensors';
   throw new InputError(`${path} is not a checkpoint tsimm reads (safetensors, PyTorch .pth, PaddleClas .pdparams)`);
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { decodeImage, normalize, preprocessImage, resolvePreprocess, transformImage, type PreprocessConfig } from '../src/data/preprocess.js';
 import { resizeCv2Linear, resizePil } from '../src/data/resize.js';
 import { resolveModel } from '../src/models/index.js';
@@ -63,7 +63,7 @@ describe('parity with the reference pipelines on the shared photos', { skip: NO_
 
 describe('decoding', () => {
   const rgb = Buffer.from(Uint8Array.from({ length: 6 * 4 * 3 }, (_, i) => (i * 37) % 256));
-  const make = (name: string, s: sharp.Sharp) => s.toFile(join(dir, name)).then(() => join(dir, name));
+  const make = (name: string, s: Sharp) => s.toFile(join(dir, name)).then(() => join(dir, name));
 
   it('reads PNG (with alpha), WebP (lossless), TIFF and GIF, grayscale replicated', async () => {
     const png = await make('a.png', sharp(rgb, { raw: { width: 6, height: 4, channels: 3 } }).ensureAlpha(0.5).png());

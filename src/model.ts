@@ -29,6 +29,18 @@ export interface CreateOptions {
   inChans?: number;
   /** Spatial input size; default the pretrained config's input size. */
   inputSize?: number | [number, number];
+  /** Return multi-scale feature maps instead of logits (timm's features_only). */
+  featuresOnly?: boolean;
+  /** Which feature levels (default all: one per reduction 2, 4, 8, 16, 32). */
+  outIndices?: number[];
+}
+
+/** A feature level: timm's feature_info entry. */
+export interface FeatureInfo {
+  index: number;
+  module: string;
+  channels: number;
+  reduction: number;
 }
 
 export interface ParamInfo {
@@ -50,8 +62,12 @@ function smallestSize(entry: ModelEntry, numClasses: number, inChans: number): n
 }
 
 export class Model {
+  /** The graph that runs and is exported (the full one, or the feature levels only). */
   readonly graph: Graph;
+  /** The full architecture: every parameter a checkpoint holds. */
+  readonly fullGraph: Graph;
   readonly inputSize: [number, number];
+  readonly featureInfo: FeatureInfo[];
   weights?: WeightMap;
 
   constructor(
@@ -60,9 +76,20 @@ export class Model {
     readonly numClasses: number,
     readonly inChans: number,
     inputSize: [number, number],
+    readonly outIndices?: number[],
   ) {
     this.inputSize = inputSize;
-    this.graph = this.graphAt(inputSize);
+    this.fullGraph = this.graphAt(inputSize);
+    this.featureInfo = featureLevels(this.fullGraph);
+    if (!outIndices) {
+      this.graph = this.fullGraph;
+    } else {
+      const bad = outIndices.filter((i) => !this.featureInfo[i]);
+      if (bad.length) throw new InputError(`${this.name} has feature levels 0..${this.featureInfo.length - 1}, not ${bad.join(', ')}`);
+      const levels = outIndices.map((i) => this.featureInfo[i]!);
+      const values = levels.map((l) => this.fullGraph.featurePoints.find((f) => f.module === l.module)!.value);
+      this.graph = this.fullGraph.prune(values, outIndices.map((i) => `feature${i}`));
+    }
   }
 
   get name(): string {
@@ -82,18 +109,22 @@ export class Model {
     }
   }
 
+  /** Every parameter of the architecture (checkpoint keys and shapes). */
   parameters(): ParamInfo[] {
-    return this.graph.paramList().map((p) => ({ name: p.name, shape: p.shape }));
+    return this.fullGraph.paramList().map((p) => ({ name: p.name, shape: p.shape }));
   }
 
   counts(size?: number | [number, number]): Counts {
     if (size === undefined) return countGraph(this.graph);
-    return countGraph(this.graphAt(typeof size === 'number' ? [size, size] : size));
+    const g = this.graphAt(typeof size === 'number' ? [size, size] : size);
+    if (!this.outIndices) return countGraph(g);
+    const values = this.outIndices.map((i) => g.featurePoints.find((f) => f.module === this.featureInfo[i]!.module)!.value);
+    return countGraph(g.prune(values, this.outIndices.map((i) => `feature${i}`)));
   }
 
   /** Use these tensors (timm state_dict names); every parameter must be present with its exact shape. */
   setWeights(tensors: Map<string, HostTensor>, what = 'the weights'): this {
-    this.weights = applyWeights(this.graph, tensors, what);
+    this.weights = applyWeights(this.fullGraph, tensors, what);
     return this;
   }
 
@@ -107,7 +138,7 @@ export class Model {
    * freshly initialised, and a 3-channel first conv is adapted to `inChans`.
    */
   async loadCheckpoint(path: string, scheme?: KeyScheme): Promise<this> {
-    const { tensors, unmapped } = await readCheckpointFor(this.graph, path, scheme);
+    const { tensors, unmapped } = await readCheckpointFor(this.fullGraph, path, scheme);
     if (unmapped.length) {
       throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
     }
@@ -115,7 +146,7 @@ export class Model {
     const resetHead = this.numClasses !== this.cfg.numClasses;
     const first = tensors.get(`${this.cfg.firstConv}.weight`);
     if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
-    this.weights = applyWeights(this.graph, tensors, path, resetHead ? { fallback: initWeights(this.graph), skip: (k) => k.startsWith(classifier) } : {});
+    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => k.startsWith(classifier) } : {});
     return this;
   }
 
@@ -130,7 +161,7 @@ export class Model {
 
   /** Deterministic He-uniform weights and identity BatchNorm (for export/bench without a checkpoint). */
   initWeights(seed = 0): this {
-    this.weights = initWeights(this.graph, seed);
+    this.weights = initWeights(this.fullGraph, seed);
     return this;
   }
 
@@ -173,8 +204,22 @@ export class Model {
     }
   }
 
+  /** Feature maps of a features-only model, by level: [N, C, H/r, W/r] each. */
+  async runFeatures(input: HostTensor, session?: Session): Promise<HostTensor[]> {
+    if (!this.outIndices) throw new InputError(`${this.name} was not created with featuresOnly`);
+    const own = !session;
+    const sess = session ?? (await this.createSession());
+    try {
+      const out = await runSession(sess, input);
+      return this.outIndices.map((i) => out[`feature${i}`]!);
+    } finally {
+      if (own) await sess.release();
+    }
+  }
+
   /** Run a float32 NCHW batch; returns `logits` and `features` (pooled pre-logits). */
   async run(input: HostTensor, session?: Session): Promise<{ logits: HostTensor; features: HostTensor }> {
+    if (this.outIndices) throw new InputError(`${this.name} was created with featuresOnly: use runFeatures`);
     const [c, h, w] = [this.inChans, ...this.inputSize];
     const s = input.shape;
     if (s.length !== 4 || s[1] !== c || s[2] !== h || s[3] !== w) {
@@ -189,6 +234,17 @@ export class Model {
       if (own) await sess.release();
     }
   }
+}
+
+/** One level per reduction (the last stage output at each), like timm's feature_info. */
+function featureLevels(g: Graph): FeatureInfo[] {
+  const inH = g.shape(g.inputs[0]!)[2] as number;
+  const byReduction = new Map<number, { module: string; channels: number }>();
+  for (const f of g.featurePoints) {
+    const s = g.shape(f.value);
+    byReduction.set(Math.round(inH / (s[2] as number)), { module: f.module, channels: s[1] as number });
+  }
+  return [...byReduction.entries()].sort((a, b) => a[0] - b[0]).map(([reduction, v], index) => ({ index, reduction, ...v }));
 }
 
 /** timm's adapt_input_conv: 1 channel sums RGB; more channels repeat RGB and rescale. */
@@ -222,5 +278,6 @@ function buildModel(name: string, o: CreateOptions): Model {
   const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
   if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
-  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize);
+  const outIndices = o.featuresOnly ? (o.outIndices ?? [0, 1, 2, 3, 4]) : undefined;
+  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize, outIndices);
 }

@@ -118,3 +118,33 @@ describe('PaddleClas vs timm semantics', () => {
     assert.ok(!createModel('ResNeSt50').parameters().some((p) => p.name.endsWith('fc1.bias')));
   });
 });
+
+describe('feature extraction (features_only)', () => {
+  const expect: Record<string, [number[], number[]]> = {
+    resnet50: [[64, 256, 512, 1024, 2048], [2, 4, 8, 16, 32]],
+    resnest50d: [[64, 256, 512, 1024, 2048], [2, 4, 8, 16, 32]],
+    regnetx_040: [[32, 80, 240, 560, 1360], [2, 4, 8, 16, 32]],
+    efficientnet_b0: [[16, 24, 40, 112, 320], [2, 4, 8, 16, 32]],
+  };
+  for (const [name, [channels, reductions]] of Object.entries(expect)) {
+    it(`${name}: levels with timm's channels and reductions`, () => {
+      const m = createModel(name);
+      assert.deepEqual(m.featureInfo.map((f) => f.channels), channels);
+      assert.deepEqual(m.featureInfo.map((f) => f.reduction), reductions);
+    });
+  }
+  it('runs the chosen levels only, and the last level pooled is the pre-logits feature vector', async () => {
+    const full = createModel('resnet18', { inputSize: 64 }).initWeights(6);
+    const feats = createModel('resnet18', { inputSize: 64, featuresOnly: true, outIndices: [2, 4] });
+    feats.weights = full.weights;
+    assert.ok(!feats.graph.params.has('fc.weight'), 'the head is pruned');
+    assert.ok(feats.counts().params < full.counts().params);
+    const x = { shape: [1, 3, 64, 64], data: Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.cos(i * 0.05)) };
+    const [f2, f4] = await feats.runFeatures(x);
+    assert.deepEqual(f2!.shape, [1, 128, 8, 8]);
+    assert.deepEqual(f4!.shape, [1, 512, 2, 2]);
+    const pooled = Array.from({ length: 512 }, (_, c) => (f4!.data[c * 4]! + f4!.data[c * 4 + 1]! + f4!.data[c * 4 + 2]! + f4!.data[c * 4 + 3]!) / 4);
+    const { features } = await full.run(x);
+    assert.ok(pooled.every((v, c) => Math.abs(v - features.data[c]!) < 1e-4 * Math.max(1, Math.abs(v))));
+  });
+});

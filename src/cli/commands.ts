@@ -126,6 +126,7 @@ const info: Command = {
           pretrainedCfg: cfg,
           tags: entry.cfgs.map((x) => x.tag),
           counts: { inputSize: c.inputSize, params: c.params, bnBuffers: c.bufferParams, macs: c.macs, flops: c.flops, convention: 'FLOPs = 2 x MACs (conv + FC), batch 1' },
+          featureInfo: model.featureInfo,
           layers: v['layers'] ? c.layers : undefined,
           parameters: v['params'] ? model.parameters() : undefined,
         }),
@@ -142,6 +143,7 @@ const info: Command = {
       w ? `  weights:       ${w.hfHubId ? `hf://${w.hfHubId}/model.safetensors` : w.url} (${w.format}, ${w.keys} keys${w.license ? `, ${w.license}` : ''})` : '',
       `  at ${c.inputSize.join('x')}:   params ${thousands(c.params)} (${(c.params / 1e6).toFixed(2)} M), BN buffers ${thousands(c.bufferParams)}`,
       `                 MACs ${(c.macs / 1e9).toFixed(3)} G, FLOPs ${(c.flops / 1e9).toFixed(3)} G (FLOPs = 2 x MACs of conv + FC, batch 1)`,
+      `  feature levels (features_only): ${model.featureInfo.map((f) => `${f.index}: ${f.module} ${f.channels}ch /${f.reduction}`).join(', ')}`,
     ].filter(Boolean);
     if (v['layers']) {
       lines.push('', `  ${'layer'.padEnd(34)} ${'op'.padEnd(18)} ${'output'.padEnd(20)} ${'params'.padStart(12)} ${'MACs'.padStart(14)}`);
@@ -203,11 +205,15 @@ const exportCmd: Command = {
     fp16: { type: 'boolean', help: "store weights as float16 (half the size; ORT's x64 CPU EP computes in fp32)" },
     external: { type: 'boolean', help: 'always write weights to an external data file' },
     features: { type: 'boolean', help: 'also output the pooled pre-logits features' },
+    'features-only': { type: 'boolean', help: 'output multi-scale feature maps (feature0..4) instead of logits' },
+    'out-indices': { type: 'string', arg: 'I,J,..', help: 'feature levels for --features-only (default all)' },
   },
   async run(p, v) {
     const name = oneName(p);
     const output = required(v, 'output', 'where to write the .onnx file');
-    const model = createModel(name, { inputSize: sizeOpt(v), numClasses: int(v, 'num-classes') });
+    const outIndices = str(v, 'out-indices')?.split(',').map(Number);
+    const featuresOnly = !!v['features-only'] || !!outIndices;
+    const model = createModel(name, { inputSize: sizeOpt(v), numClasses: int(v, 'num-classes'), featuresOnly, outIndices });
     await withWeights(model, v, !!v['pretrained']);
     if (!model.weights) {
       process.stderr.write(`tsimm export: no --weights or --pretrained: exporting ${model.name} with deterministic random weights\n`);
@@ -217,7 +223,7 @@ const exportCmd: Command = {
       foldBatchNorm: !v['no-fold-bn'],
       float16: !!v['fp16'],
       external: !!v['external'],
-      outputs: v['features'] ? ['logits', 'features'] : ['logits'],
+      outputs: featuresOnly ? undefined : v['features'] ? ['logits', 'features'] : ['logits'],
     });
     out(`${output}: ${(r.bytes / 1e6).toFixed(1)} MB${r.externalBytes ? ` + ${output}.data ${(r.externalBytes / 1e6).toFixed(1)} MB` : ''} (input [N, ${model.inChans}, ${model.inputSize.join(', ')}], opset 17)`);
     return 0;

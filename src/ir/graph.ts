@@ -107,6 +107,8 @@ export class Graph {
   readonly shapes = new Map<string, Shape>();
   readonly inputs: string[] = [];
   readonly outputs: string[] = [];
+  /** Stage outputs a features-only model can return (timm's feature_info): value and module path. */
+  readonly featurePoints: { value: string; module: string }[] = [];
   private counter = 0;
   private readonly reserved = new Set<string>();
 
@@ -340,6 +342,40 @@ export class Graph {
     const weight = this.param(`${path}.weight`, [out, s[1] as number], 'weight');
     const bias = this.param(`${path}.bias`, [out], 'bias');
     return this.add('Gemm', path, [x], [weight, bias], { transB: 1 }, [[s[0]!, out]])[0]!;
+  }
+
+  /** Mark a stage output for feature extraction. */
+  markFeature(value: string, module: string): string {
+    this.featurePoints.push({ value, module });
+    return value;
+  }
+
+  /**
+   * A copy computing only `outputs` (renamed to `names`): unused nodes and their parameters are dropped.
+   * Parameter definitions are shared, so weights for the full graph serve the copy.
+   */
+  prune(outputs: string[], names: string[]): Graph {
+    const g = new Graph();
+    const need = new Set(outputs);
+    const keep: Node[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if (n.outputs.some((o) => need.has(o))) {
+        keep.push(n);
+        for (const x of n.inputs) need.add(x);
+      }
+    }
+    keep.reverse();
+    const rename = new Map(outputs.map((o, i) => [o, names[i]!]));
+    const r = (v: string) => rename.get(v) ?? v;
+    for (const i of this.inputs) g.input(i, this.shape(i));
+    for (const n of keep) {
+      g.nodes.push({ ...n, inputs: n.inputs.map(r), outputs: n.outputs.map(r) });
+      for (const o of n.outputs) g.shapes.set(r(o), this.shape(o));
+      for (const p of n.params) g.params.set(p, this.params.get(p)!);
+    }
+    g.outputs.push(...names);
+    return g;
   }
 
   /** Parameters in definition order (the order a state_dict lists them). */

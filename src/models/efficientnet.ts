@@ -94,6 +94,7 @@ export function buildEfficientNet(a: EfficientNetArch, o: BuildOptions): Graph {
       x = stride === 1 && c === out ? g.addTensors(y, x, p) : y;
       c = out;
     }
+    g.markFeature(x, `blocks.${si}`);
   });
   x = conv(x, 'conv_head', 'bn2', roundFilters(1280, a.width), 1, 1, 1, 'silu');
   classifierHead(g, x, 'classifier', o.numClasses);

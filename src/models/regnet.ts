@@ -60,7 +60,7 @@ export function regnetStages(p: RegNetParams, quantum = 8): RegNetStage[] {
 export function buildRegNet(p: RegNetParams, o: BuildOptions): Graph {
   const g = new Graph();
   let x = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
-  x = convBnAct(g, x, 'stem.conv', 'stem.bn', { out: 32, kernel: 3, stride: 2 });
+  x = g.markFeature(convBnAct(g, x, 'stem.conv', 'stem.bn', { out: 32, kernel: 3, stride: 2 }), 'stem');
   let c = 32;
   regnetStages(p).forEach((s, si) => {
     const wb = Math.trunc(s.width * (p.bottleneckRatio ?? 1));
@@ -74,6 +74,7 @@ export function buildRegNet(p: RegNetParams, o: BuildOptions): Graph {
       x = g.relu(g.addTensors(y, shortcut, path), path);
       c = s.width;
     }
+    g.markFeature(x, `s${si + 1}`);
   });
   classifierHead(g, x, 'head.fc', o.numClasses);
   return g;

@@ -87,20 +87,20 @@ function block(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs): 
 function stem(g: Graph, x: string, arch: ResNetArch): { y: string; outC: number } {
   const kind = arch.stem ?? '7x7';
   if (kind === '7x7') {
-    const y = convBnAct(g, x, 'conv1', 'bn1', { out: 64, kernel: 7, stride: 2, pad: 3 });
+    const y = g.markFeature(convBnAct(g, x, 'conv1', 'bn1', { out: 64, kernel: 7, stride: 2, pad: 3 }), 'act1');
     return { y: g.maxPool(y, 'maxpool', { kernel: 3, stride: 2, pad: 1 }), outC: 64 };
   }
   if (kind === 'legacy64') {
     let y = convBnAct(g, x, 'layer0.conv1', 'layer0.bn1', { out: 64, kernel: 3, stride: 2 });
     y = convBnAct(g, y, 'layer0.conv2', 'layer0.bn2', { out: 64, kernel: 3 });
-    y = convBnAct(g, y, 'layer0.conv3', 'layer0.bn3', { out: 128, kernel: 3 });
+    y = g.markFeature(convBnAct(g, y, 'layer0.conv3', 'layer0.bn3', { out: 128, kernel: 3 }), 'layer0');
     // Cadene's stem pools 3×3/s2 without padding, in ceil mode: same size as pad 1, windows shifted.
     return { y: g.maxPool(y, 'layer0.pool', { kernel: 3, stride: 2, ceil: true }), outC: 128 };
   }
   const w = kind === 'deep32' ? 32 : 64;
   let y = convBnAct(g, x, 'conv1.0', 'conv1.1', { out: w, kernel: 3, stride: 2 });
   y = convBnAct(g, y, 'conv1.3', 'conv1.4', { out: w, kernel: 3 });
-  y = convBnAct(g, y, 'conv1.6', 'bn1', { out: 2 * w, kernel: 3 });
+  y = g.markFeature(convBnAct(g, y, 'conv1.6', 'bn1', { out: 2 * w, kernel: 3 }), 'act1');
   return { y: g.maxPool(y, 'maxpool', { kernel: 3, stride: 2, pad: 1 }), outC: 2 * w };
 }
 
@@ -118,6 +118,7 @@ export function buildResNet(arch: ResNetArch, o: BuildOptions): Graph {
       x = block(g, x, `layer${stage + 1}.${i}`, arch, args);
       c = outC;
     }
+    g.markFeature(x, `layer${stage + 1}`);
   });
   classifierHead(g, x, arch.classifier ?? 'fc', o.numClasses);
   return g;

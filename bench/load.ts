@@ -25,7 +25,7 @@ try {
   const name = 'ResNet50';
   const m = createModel(name).initWeights(1);
   const st = join(dir, 'model.safetensors');
-  saveSafetensors(st, new Map(m.parameters().map((p) => [p.name, { shape: p.shape, data: m.weights!.get(p.name)! }])));
+  saveSafetensors(st, m.stateDict());
   const py = (...a: string[]) => {
     const r = spawnSync('/usr/bin/python3', [tool, ...a], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);

@@ -109,6 +109,12 @@ export class Model {
     }
   }
 
+  /** The weights as a state dict (timm keys, PyTorch layouts), e.g. to save as safetensors. */
+  stateDict(): Map<string, HostTensor> {
+    const w = this.requireWeights();
+    return new Map(this.parameters().map((p) => [p.name, { shape: p.shape, data: w.get(p.name)! }]));
+  }
+
   /** Every parameter of the architecture (checkpoint keys and shapes). */
   parameters(): ParamInfo[] {
     return this.fullGraph.paramList().map((p) => ({ name: p.name, shape: p.shape }));

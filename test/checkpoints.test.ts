@@ -11,13 +11,13 @@ import { createModel, type Model } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { readCheckpoint } from '../src/weights/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../src/weights/safetensors.js';
-import { InputError, type HostTensor } from '../src/weights/tensor.js';
+import { InputError } from '../src/weights/tensor.js';
 import { makeCheckpoints, NO_TORCH } from './helpers/python.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-ckpt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const tensorsOf = (m: Model) => new Map<string, HostTensor>(m.parameters().map((p) => [p.name, { shape: p.shape, data: m.weights!.get(p.name)! }]));
+const tensorsOf = (m: Model) => m.stateDict();
 
 function assertSameWeights(a: Model, b: Model): void {
   for (const p of a.parameters()) assert.deepEqual(b.weights!.get(p.name), a.weights!.get(p.name), p.name);

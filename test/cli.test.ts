@@ -23,7 +23,7 @@ function tsimm(...args: string[]): { code: number; stdout: string; stderr: strin
 
 function checkpoint(name: string, size: number): { path: string; tensors: Map<string, HostTensor> } {
   const m = createModel(name, { inputSize: size }).initWeights(7);
-  const tensors = new Map<string, HostTensor>(m.parameters().map((p) => [p.name, { shape: p.shape, data: m.weights!.get(p.name)! }]));
+  const tensors = m.stateDict();
   const path = join(dir, `${name}.safetensors`);
   saveSafetensors(path, tensors);
   return { path, tensors };

@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
 import { hubFile, urlFile } from '../src/weights/hub.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
-import { InputError, type HostTensor } from '../src/weights/tensor.js';
+import { InputError } from '../src/weights/tensor.js';
 import { REPO } from './helpers/fixtures.js';
 import { sha256, startServer, type TestServer } from './helpers/server.js';
 
@@ -103,7 +103,7 @@ describe('pretrained models end to end', () => {
   it('createModel(name, { pretrained: true }) and the CLI (pull, infer) use the hub cache', async () => {
     const ref = createModel('resnet18').initWeights(4);
     const file = join(root, 'r18.safetensors');
-    saveSafetensors(file, new Map<string, HostTensor>(ref.parameters().map((p) => [p.name, { shape: p.shape, data: ref.weights!.get(p.name)! }])));
+    saveSafetensors(file, ref.stateDict());
     server.files.set('/timm/resnet18.a1_in1k/resolve/main/model.safetensors', { body: new Uint8Array(readFileSync(file)) });
     const m = await createModel('resnet18', { pretrained: true });
     assert.deepEqual(m.weights!.get('layer3.0.conv1.weight'), ref.weights!.get('layer3.0.conv1.weight'));

@@ -15,7 +15,6 @@ import { createModel } from '../src/model.js';
 import { classify } from '../src/tasks/classify.js';
 import { readNpy } from '../src/weights/npy.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
-import type { HostTensor } from '../src/weights/tensor.js';
 import { REPO } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-tasks-'));
@@ -42,11 +41,11 @@ before(async () => {
   bias[3] = 1;
   w.set('fc.bias', bias);
   ckpt = join(dir, 'r18.safetensors');
-  saveSafetensors(ckpt, new Map<string, HostTensor>(m.parameters().map((p) => [p.name, { shape: p.shape, data: w.get(p.name)! }])));
+  saveSafetensors(ckpt, m.stateDict());
   // A second checkpoint whose logits depend on the image (random head), for batch-consistency checks.
   features = join(dir, 'r18-random.safetensors');
   const r = createModel('resnet18', { inputSize: SIZE }).initWeights(10);
-  saveSafetensors(features, new Map<string, HostTensor>(r.parameters().map((p) => [p.name, { shape: p.shape, data: r.weights!.get(p.name)! }])));
+  saveSafetensors(features, r.stateDict());
   for (const [wnid, n] of [[WINNER.wnid, 3], [OTHER, 2]] as const) {
     mkdirSync(join(dir, 'val', wnid), { recursive: true });
     for (let i = 0; i < n; i++) await image(join(dir, 'val', wnid, `${i}.jpg`), 40 * i, 100, 200 - 30 * i);

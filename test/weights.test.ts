@@ -74,7 +74,7 @@ describe('safetensors', () => {
   it('loads into a model only when every key and shape fits, listing the problems', () => {
     const model = createModel('resnet18', { inputSize: 32 });
     model.initWeights();
-    const tensors = new Map<string, HostTensor>(model.parameters().map((p) => [p.name, { shape: p.shape, data: model.weights!.get(p.name)! }]));
+    const tensors = model.stateDict();
     tensors.delete('layer1.0.conv1.weight');
     tensors.set('fc.weight', { shape: [10, 512], data: new Float32Array(5120) });
     tensors.set('head.extra', { shape: [1], data: new Float32Array(1) });

@@ -34,6 +34,12 @@ async function withWeights(model: Model, v: Values, pretrained: boolean): Promis
   else if (pretrained) await model.loadPretrained({ onProgress: stderrProgress() });
 }
 
+/** Where the weights come from, for every command that runs a model. */
+const WEIGHT_OPTIONS: Command['options'] = {
+  weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams) instead of the pretrained weights' },
+  keys: { type: 'string', arg: 'SCHEME', help: `key scheme of --weights (default: detected): ${SCHEMES.join(', ')}` },
+};
+
 /** The preprocessing flags every image command takes (they override the weights' own pipeline). */
 const PREPROCESS_OPTIONS: Command['options'] = {
   size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
@@ -164,8 +170,7 @@ const infer: Command = {
   usage: 'NAME[.TAG] --input X.npy --output Y.npy [--weights FILE] [--features]',
   summary: 'Run a model on a float32 NCHW .npy batch and write the logits (or pooled features) as .npy.',
   options: {
-    weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams); default: the pretrained weights' },
-    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    ...WEIGHT_OPTIONS,
     input: { type: 'string', short: 'i', arg: 'X.npy', help: 'float32 [N, 3, H, W] input (any H, W the model accepts)' },
     output: { type: 'string', short: 'o', arg: 'Y.npy', help: 'where to write the [N, classes] logits' },
     features: { type: 'boolean', help: 'write the pooled pre-logits features instead of the logits' },
@@ -197,8 +202,7 @@ const exportCmd: Command = {
   options: {
     output: { type: 'string', short: 'o', arg: 'FILE.onnx', help: 'output file (weights over 2 GB go to FILE.onnx.data)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
-    weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams)' },
-    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    ...WEIGHT_OPTIONS,
     pretrained: { type: 'boolean', help: "the registry's pretrained weights (default: deterministic random weights)" },
     'num-classes': { type: 'string', arg: 'N', help: 'classifier width (default 1000)' },
     'no-fold-bn': { type: 'boolean', help: 'keep BatchNormalization nodes (debugging parity)' },
@@ -272,7 +276,7 @@ const convert: Command = {
     if (p.length !== 2) throw new UsageError('expected IN and OUT');
     const model = createModel(required(v, 'model', 'the architecture decides the key map and the shapes checked'));
     await model.loadCheckpoint(p[0]!, scheme(v));
-    const tensors = new Map(model.parameters().map((q) => [q.name, { shape: q.shape, data: model.weights!.get(q.name)! }]));
+    const tensors = model.stateDict();
     saveSafetensors(p[1]!, tensors, { format: 'pt', 'tsimm.model': model.name });
     out(`${p[1]}: ${tensors.size} tensors for ${model.name}`);
     return 0;
@@ -284,8 +288,7 @@ const predict: Command = {
   summary: 'Classify images with the pretrained weights (or --weights) and the preprocessing they were evaluated with.',
   options: {
     topk: { type: 'string', short: 'k', arg: 'K', help: 'how many classes per image (default 5)' },
-    weights: { type: 'string', arg: 'FILE', help: 'checkpoint instead of the pretrained weights' },
-    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    ...WEIGHT_OPTIONS,
     batch: { type: 'string', arg: 'N', help: 'images per inference batch (default 8)' },
     features: { type: 'boolean', help: 'also print the pooled pre-logits features (with --json)' },
     json: { type: 'boolean', help: 'print JSON' },
@@ -321,8 +324,7 @@ const evalCmd: Command = {
     limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images' },
     labels: { type: 'string', arg: 'FILE', help: 'flat layout: lines "file label" (index or wnid), or LOC_val_solution.csv' },
     'class-map': { type: 'string', arg: 'FILE', help: 'class names in index order (one per line) for non-ImageNet folders' },
-    weights: { type: 'string', arg: 'FILE', help: 'checkpoint instead of the pretrained weights' },
-    keys: { type: 'string', arg: 'SCHEME', help: 'key scheme of --weights (default: detected)' },
+    ...WEIGHT_OPTIONS,
     workers: { type: 'string', arg: 'N', help: 'preprocessing worker threads (default: cores − 1)' },
     json: { type: 'boolean', help: 'print JSON' },
     ...PREPROCESS_OPTIONS,

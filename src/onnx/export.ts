@@ -13,6 +13,12 @@ const IR_VERSION = 8;
 const FLOAT = 1;
 const INT64 = 7;
 const FLOAT16 = 10;
+const INTEGER_TYPES: [Function, number][] = [
+  [BigInt64Array, INT64],
+  [Int8Array, 3],
+  [Uint8Array, 2],
+  [Int32Array, 6],
+];
 /** Above this many initializer bytes the model must use external data (protobuf caps a message at 2 GiB). */
 export const INLINE_LIMIT = 1_800_000_000;
 
@@ -26,16 +32,29 @@ export interface ExportOptions {
   float16?: boolean;
   /** Key/value pairs stored in the model's metadata_props. */
   metadata?: Record<string, string>;
+  /** Rewrite the lowered graph before encoding (int8 quantization). */
+  transform?: (l: Lowered) => Lowered;
+  /** Intermediate values to expose as extra outputs (calibration), by IR value name. */
+  extraOutputs?: string[];
 }
 
-interface Initializer {
+export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array;
 }
 
-interface Lowered {
-  nodes: { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, number | number[]> }[];
+export interface LoweredNode {
+  op: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, number | number[]>;
+}
+
+/** The graph as ONNX nodes and initializers (BatchNorm folded), before encoding: what quantization rewrites. */
+export interface Lowered {
+  nodes: LoweredNode[];
   initializers: Initializer[];
 }
 
@@ -64,7 +83,7 @@ function foldedConv(conv: Node, bn: Node, weights: WeightMap): { weight: Float32
   return { weight, bias };
 }
 
-function lower(graph: Graph, weights: WeightMap, fold: boolean): Lowered {
+export function lowerGraph(graph: Graph, weights: WeightMap, fold: boolean): Lowered {
   const consumers = new Map<string, number>();
   for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const producer = new Map<string, Node>();
@@ -149,12 +168,15 @@ function valueInfo(name: string, shape: (number | 'N')[]): Message {
   return new Message().string(1, name).message(2, new Message().message(1, tensorType));
 }
 
+/** Float-valued attributes (everything else numeric is an int). */
+const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
+
 function attribute(name: string, v: number | number[]): Message {
   const m = new Message().string(1, name);
   if (Array.isArray(v)) {
     for (const x of v) m.int(8, x);
     m.int(20, 7); // INTS
-  } else if (Number.isInteger(v) && name !== 'epsilon') {
+  } else if (Number.isInteger(v) && !FLOAT_ATTRS.has(name)) {
     m.int(3, v).int(20, 2); // INT
   } else {
     m.float(2, v).int(20, 1); // FLOAT
@@ -210,7 +232,9 @@ export interface OnnxModel {
 
 /** Build the ONNX model. `externalLocation` forces external data (default: only above INLINE_LIMIT). */
 export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions & { externalLocation?: string } = {}): OnnxModel {
-  const { nodes, initializers } = lower(graph, weights, opts.foldBatchNorm ?? true);
+  let lowered = lowerGraph(graph, weights, opts.foldBatchNorm ?? true);
+  if (opts.transform) lowered = opts.transform(lowered);
+  const { nodes, initializers } = lowered;
   if (opts.float16) castAtBoundaries(graph, nodes);
   const floatBytes = initializers.reduce((s, t) => s + (t.data instanceof Float32Array ? t.data.byteLength / (opts.float16 ? 2 : 1) : 0), 0);
   const externalLocation = opts.externalLocation ?? (floatBytes > INLINE_LIMIT ? 'model.onnx.data' : undefined);
@@ -236,10 +260,11 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
     const m = new Message();
     for (const d of t.dims) m.int(1, d);
     let data: Uint8Array;
-    if (t.data instanceof BigInt64Array) {
-      m.int(2, INT64);
+    const integer = INTEGER_TYPES.find(([cls]) => t.data instanceof cls);
+    if (integer) {
+      m.int(2, integer[1]);
       data = bytesOf(t.data);
-    } else if (opts.float16) {
+    } else if (opts.float16 && t.data instanceof Float32Array) {
       m.int(2, FLOAT16);
       data = bytesOf(toHalf(t.data));
     } else {
@@ -271,6 +296,7 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
     if (!graph.outputs.includes(o)) throw new Error(`the graph has no output "${o}" (it has ${graph.outputs.join(', ')})`);
     g.message(12, valueInfo(o, graph.shape(o)));
   }
+  for (const o of opts.extraOutputs ?? []) g.message(12, valueInfo(o, graph.shape(o)));
 
   const model = new Message().int(1, IR_VERSION).string(2, 'tsimm').string(3, '0.1.0');
   model.message(7, g);

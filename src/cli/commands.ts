@@ -1,6 +1,15 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
 import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { extname, join } from 'node:path';
+import { allEntries } from '../models/index.js';
+import { benchModel, formatBench, machineInfo, markdownBench, PROTOCOL, type BenchRow, type MachineInfo, type Precision } from '../tasks/bench.js';
+import { calibrate, checkInt8, imageBatches, int8Onnx } from '../tasks/quantize.js';
+import { buildReport } from '../tasks/report.js';
+import { createSession } from '../runtime/session.js';
+import { writeChunksAtomic } from '../onnx/export.js';
 import { classify } from '../tasks/classify.js';
 import { evaluate, listDataset, readClassMap } from '../tasks/eval.js';
 import { listModels, resolveModel, type KeyScheme } from '../models/index.js';
@@ -376,7 +385,173 @@ const preprocessCmd: Command = {
   },
 };
 
+/** Image files of a directory (sorted), for calibration sets. */
+function imagesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { recursive: true }) as string[];
+  } catch (e) {
+    throw new InputError(`cannot read ${dir}: ${(e as Error).message}`);
+  }
+  const files = names.filter((f) => /\.(jpe?g|png|webp|gif|tiff?|bmp)$/i.test(f)).sort().map((f) => join(dir, f));
+  if (!files.length) throw new InputError(`${dir} holds no images`);
+  return files;
+}
+
+const list_ = (v: Values, key: string, fallback: string) => (str(v, key) ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
+
+const bench: Command = {
+  usage: 'MODEL... [--batch 1,4,8] [--precision fp32,int8,fp16] [--threads N] [--size N] [--json|--markdown] [--compare FILE.onnx] [--family F | --seed]',
+  summary: 'Latency (mean, p50, p95 per batch) and throughput, like the seed pages; results saved as JSON with machine info.',
+  options: {
+    batch: { type: 'string', arg: 'B,B,..', help: 'batch sizes (default 1,4,8)' },
+    precision: { type: 'string', arg: 'P,P,..', help: 'fp32, int8, fp16 (default fp32)' },
+    threads: { type: 'string', arg: 'N', help: 'ONNX Runtime intra-op threads (default: all cores)' },
+    size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
+    warmup: { type: 'string', arg: 'N', help: 'untimed warm-up runs (default 10)' },
+    'min-runs': { type: 'string', arg: 'N', help: 'at least this many timed runs (default 50)' },
+    'min-seconds': { type: 'string', arg: 'S', help: 'and at least this long (default 5)' },
+    compare: { type: 'string', arg: 'FILE.onnx', help: 'time this ONNX model alternately with ours and print the ratio' },
+    calib: { type: 'string', arg: 'DIR', help: 'calibration images for int8 (default: random inputs; fine for timing only)' },
+    family: { type: 'string', arg: 'NAME', help: 'every seed-page model of this family (resnet, res2net, resnest, regnet, efficientnet)' },
+    seed: { type: 'boolean', help: 'every model of the seed pages' },
+    'with-preprocess': { type: 'boolean', help: 'also time decode + preprocessing (images/s) on the --calib images or a generated photo' },
+    out: { type: 'string', arg: 'DIR', help: 'where results go (default bench/results/<machine>/<date>.json)' },
+    'no-save': { type: 'boolean', help: 'do not write the results file' },
+    json: { type: 'boolean', help: 'print JSON' },
+    markdown: { type: 'boolean', help: "print the seed pages' table layout" },
+    ...WEIGHT_OPTIONS,
+    pretrained: { type: 'boolean', help: 'load the pretrained weights (timing does not depend on them)' },
+  },
+  async run(p, v) {
+    let names = [...p];
+    const family = str(v, 'family');
+    if (family || v['seed']) {
+      const seeds = loadSeeds();
+      const fam = new Map(allEntries().map((e) => [e.name, e.family]));
+      names.push(...Object.keys(seeds).filter((n) => v['seed'] || fam.get(n)?.toLowerCase() === family!.toLowerCase()));
+    }
+    if (!names.length) throw new UsageError('expected model names, --family or --seed');
+    names = [...new Set(names)];
+    const precisions = list_(v, 'precision', 'fp32') as Precision[];
+    for (const x of precisions) if (!['fp32', 'fp16', 'int8'].includes(x)) throw new UsageError(`--precision takes fp32, int8, fp16; got ${x}`);
+    const batches = list_(v, 'batch', '1,4,8').map(Number);
+    if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new UsageError('--batch takes positive integers');
+    const calibDir = str(v, 'calib');
+    const config = {
+      batches,
+      precisions,
+      threads: int(v, 'threads'),
+      size: sizeOpt(v),
+      warmup: int(v, 'warmup', 0) ?? 10,
+      minRuns: int(v, 'min-runs') ?? 50,
+      minSeconds: Number(str(v, 'min-seconds') ?? 5),
+      compare: str(v, 'compare'),
+      calib: calibDir ? imagesIn(calibDir) : undefined,
+      weights: (m: Model) => withWeights(m, v, !!v['pretrained']),
+      log,
+    };
+    const machine = machineInfo(config.threads);
+    const rows: BenchRow[] = [];
+    for (const n of names) rows.push(...(await benchModel(n, config)));
+    let preprocess: { imagesPerSecond: number; images: number } | undefined;
+    if (v['with-preprocess']) preprocess = await benchPreprocess(names[0]!, config.calib);
+    const result = { protocol: PROTOCOL, machine, date: new Date().toISOString(), config: { ...config, weights: undefined, log: undefined }, rows, preprocess };
+    if (!v['no-save']) {
+      const dir = str(v, 'out') ?? join('bench', 'results', hostname().replace(/[^\w.-]/g, '_'));
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${result.date.slice(0, 19).replace(/:/g, '-')}.json`);
+      writeFileSync(file, json(result));
+      log(`results: ${file}`);
+    }
+    if (v['json']) out(json(result));
+    else if (v['markdown']) out(markdownBench(rows, machine));
+    else out(formatBench(rows, machine) + (preprocess ? `\n\ndecode + preprocess: ${preprocess.imagesPerSecond.toFixed(1)} images/s (${preprocess.images} images, worker pool)` : ''));
+    return 0;
+  },
+};
+
+/** Decode + preprocess throughput with the worker pool (what eval overlaps with inference). */
+async function benchPreprocess(name: string, files?: string[]): Promise<{ imagesPerSecond: number; images: number }> {
+  const model = createModel(name);
+  let list = files;
+  if (!list?.length) {
+    const { tmpdir } = await import('node:os');
+    const sharp = (await import('sharp')).default;
+    const file = join(tmpdir(), `tsimm-bench-${process.pid}.jpg`);
+    // A 500x375 photo-sized JPEG, like an ImageNet validation image.
+    const px = Buffer.alloc(500 * 375 * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) >>> 24;
+    await sharp(px, { raw: { width: 500, height: 375, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+    list = Array<string>(64).fill(file);
+  }
+  const t0 = performance.now();
+  let n = 0;
+  for await (const b of imageBatches(model, list, 16)) n += b.shape[0]!;
+  return { imagesPerSecond: n / ((performance.now() - t0) / 1000), images: n };
+}
+
+const quantize: Command = {
+  usage: 'MODEL --calib DIR -o MODEL.int8.onnx [--method minmax|percentile] [--check DIR]',
+  summary: 'Static int8 quantization (QDQ: per-channel int8 weights, uint8 activations calibrated on real images).',
+  options: {
+    calib: { type: 'string', arg: 'DIR', help: 'calibration images (a few hundred is typical)' },
+    output: { type: 'string', short: 'o', arg: 'FILE.onnx', help: 'output file' },
+    method: { type: 'string', arg: 'minmax|percentile', help: 'activation range rule (default minmax)' },
+    check: { type: 'string', arg: 'DIR', help: 'images disjoint from the calibration set: report top-1 agreement and max logit error vs fp32' },
+    size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
+    ...WEIGHT_OPTIONS,
+    json: { type: 'boolean', help: 'print JSON' },
+  },
+  async run(p, v) {
+    const model = createModel(oneName(p), { inputSize: sizeOpt(v) });
+    await withWeights(model, v, true);
+    const method = oneOf(v, 'method', ['minmax', 'percentile'] as const) ?? 'minmax';
+    const output = required(v, 'output', 'where to write the int8 model');
+    const ranges = await calibrate(model, imageBatches(model, imagesIn(required(v, 'calib', 'calibration images decide the activation ranges'))), method);
+    const bytes = int8Onnx(model, ranges);
+    writeChunksAtomic(output, [bytes]);
+    const checkDir = str(v, 'check');
+    const check = checkDir ? await checkInt8(model, await createSession(bytes), imageBatches(model, imagesIn(checkDir))) : undefined;
+    if (v['json']) out(json({ output, bytes: bytes.byteLength, method, check }));
+    else {
+      out(`${output}: ${(bytes.byteLength / 1e6).toFixed(1)} MB int8 (${method} calibration)`);
+      if (check) out(`check on ${check.images} images: top-1 agreement ${(100 * check.top1Agreement).toFixed(1)}%, max logit error ${check.maxLogitError.toFixed(4)} (${(100 * check.maxLogitErrorRel).toFixed(2)}% of the largest logit)`);
+    }
+    return 0;
+  },
+};
+
+const report: Command = {
+  usage: 'RESULTS.json... -o DIR',
+  summary: "Turn bench results into the seed pages' tables and plots (accuracy vs latency, FLOPs, params) as Markdown + SVG.",
+  options: {
+    output: { type: 'string', short: 'o', arg: 'DIR', help: 'output directory (report.md and SVG plots)' },
+  },
+  async run(p, v) {
+    if (!p.length) throw new UsageError('expected one or more bench result files');
+    const rows: BenchRow[] = [];
+    let machine: MachineInfo | undefined;
+    for (const f of p) {
+      if (extname(f) !== '.json') throw new UsageError(`${f} is not a .json results file`);
+      const r = JSON.parse(readFileSync(f, 'utf8')) as { rows: BenchRow[]; machine: MachineInfo };
+      rows.push(...r.rows);
+      machine ??= r.machine;
+    }
+    const dir = required(v, 'output', 'the report directory');
+    mkdirSync(dir, { recursive: true });
+    const r = buildReport(rows, machine!, loadSeeds());
+    writeFileSync(join(dir, 'report.md'), `${r.markdown}\n`);
+    for (const [name, svg] of Object.entries(r.svgs)) writeFileSync(join(dir, name), svg);
+    out(`${join(dir, 'report.md')}${Object.keys(r.svgs).length ? ` and ${Object.keys(r.svgs).length} SVG plots` : ''}`);
+    return 0;
+  },
+};
+
 export const COMMANDS: Record<string, Command> = {
+  bench,
+  quantize,
+  report,
   list,
   info,
   pull,

@@ -1,0 +1,141 @@
+/** bench, quantize and report on tiny runs (speed itself is measured by benchmarks, never asserted here). */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { createModel } from '../src/model.js';
+import { Calibrator, quantizedTensors, uint8Params } from '../src/onnx/quantize.js';
+import { lowerGraph } from '../src/onnx/export.js';
+import { createSession, runSession } from '../src/runtime/session.js';
+import { calibrate, checkInt8, int8Onnx } from '../src/tasks/quantize.js';
+import { saveSafetensors } from '../src/weights/safetensors.js';
+import { fixtureInput, loadFixture, NO_SHARED, REPO } from './helpers/fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsimm-bench-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function tsimm(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const TINY = ['--size', '32', '--min-runs', '3', '--min-seconds', '0', '--warmup', '1'];
+
+before(async () => {
+  mkdirSync(join(dir, 'calib'));
+  for (let i = 0; i < 4; i++) {
+    const px = Buffer.from(Uint8Array.from({ length: 80 * 60 * 3 }, (_, j) => (j * (i + 3) * 2654435761) >>> 24));
+    await sharp(px, { raw: { width: 80, height: 60, channels: 3 } }).jpeg().toFile(join(dir, 'calib', `${i}.jpg`));
+  }
+});
+
+describe('tsimm bench', () => {
+  it('reports every batch and precision with the protocol and machine info, and saves JSON', () => {
+    const r = tsimm('bench', 'resnet18', ...TINY, '--batch', '1,2', '--precision', 'fp32,int8,fp16', '--json', '--out', 'results');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.rows.length, 6);
+    for (const row of j.rows) {
+      assert.ok(row.runs >= 3 && row.meanMs > 0 && row.p95Ms >= row.p50Ms);
+      assert.ok(Math.abs(row.imagesPerSecond - (1000 * row.batch) / row.meanMs) < 1e-6);
+    }
+    assert.match(j.protocol, /warm-up/);
+    assert.equal(j.machine.executionProvider, 'cpu');
+    assert.ok(j.machine.cores >= 1 && j.machine.onnxruntime);
+    const saved = readdirSync(join(dir, 'results'));
+    assert.equal(saved.length, 1);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'results', saved[0]!), 'utf8')).rows.length, 6);
+  });
+
+  it("prints the seed pages' table layout", () => {
+    const r = tsimm('bench', 'ResNet50_vd', ...TINY, '--batch', '1', '--markdown', '--no-save');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\| Models \| Crop Size \| Resize Short Size \| FP32<br\/>Batch Size=1<br\/>\(ms\) \|/);
+    assert.match(r.stdout, /\| ResNet50_vd \| 32 \| 37 \| \d+\.\d\d \|/);
+  });
+
+  it('times an external ONNX model alternately and gives the ratio', () => {
+    assert.equal(tsimm('export', 'resnet18', '-o', 'r18.onnx', '--size', '32').code, 0);
+    const r = tsimm('bench', 'resnet18', ...TINY, '--batch', '1', '--compare', 'r18.onnx', '--json', '--no-save');
+    const row = JSON.parse(r.stdout).rows[0];
+    assert.equal(row.compare.runs, row.runs);
+    assert.ok(Math.abs(row.compare.ratio - row.meanMs / row.compare.meanMs) < 1e-9);
+  });
+
+  it('refuses unknown precisions and bad batch lists', () => {
+    assert.equal(tsimm('bench', 'resnet18', '--precision', 'int4').code, 2);
+    assert.equal(tsimm('bench', 'resnet18', '--batch', '0').code, 2);
+  });
+
+  it('reports from saved results: Markdown table and SVG plots with the seed accuracy', () => {
+    const b = tsimm('bench', 'ResNet18', 'ResNet34', ...TINY, '--batch', '1', '--out', 'rep');
+    assert.equal(b.code, 0, b.stderr);
+    const file = join('rep', readdirSync(join(dir, 'rep'))[0]!);
+    const r = tsimm('report', file, '-o', 'report');
+    assert.equal(r.code, 0, r.stderr);
+    const md = readFileSync(join(dir, 'report', 'report.md'), 'utf8');
+    assert.match(md, /\| ResNet18 \| 71\.00 \| 11\.69 \| /);
+    for (const f of ['accuracy-vs-latency.svg', 'accuracy-vs-flops.svg', 'accuracy-vs-params.svg']) {
+      const svg = readFileSync(join(dir, 'report', f), 'utf8');
+      assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      assert.equal((svg.match(/<circle/g) ?? []).length, 2);
+    }
+  });
+});
+
+describe('int8 quantization', () => {
+  it('uint8 parameters contain zero exactly and cover the range', () => {
+    const p = uint8Params({ min: -1, max: 3 });
+    assert.equal(p.zeroPoint, 64);
+    assert.ok(Math.abs(p.scale - 4 / 255) < 1e-7);
+    assert.deepEqual(uint8Params({ min: 0.5, max: 2 }).zeroPoint, 0, 'ranges are widened to contain 0');
+    const c = new Calibrator('minmax');
+    c.observe('t', Float32Array.of(1, -2, 3));
+    c.observe('t', Float32Array.of(5));
+    assert.deepEqual(c.ranges().get('t'), { min: -2, max: 5 });
+  });
+
+  it('quantizes every conv input and folds ReLUs, and ONNX Runtime fuses QLinearConv', async () => {
+    const m = createModel('resnet18', { inputSize: 32 }).initWeights(2);
+    const lowered = lowerGraph(m.graph, m.weights!, true);
+    const tensors = quantizedTensors(lowered, m.graph.inputs);
+    assert.ok(tensors.includes('input'));
+    const ranges = await calibrate(m, [fixtureInput([4, 3, 32, 32], 3)]);
+    const bytes = int8Onnx(m, ranges);
+    assert.ok(bytes.byteLength < m.toOnnx().byteLength / 3, 'int8 weights: about a quarter of fp32');
+    const optimized = join(dir, 'opt.onnx');
+    const s = await createSession(bytes, { optimizedModelPath: optimized });
+    const out = await runSession(s, fixtureInput([2, 3, 32, 32], 4));
+    assert.deepEqual(out['logits']!.shape, [2, 1000]);
+    const text = readFileSync(optimized).toString('latin1');
+    assert.equal((text.match(/QLinearConv/g) ?? []).length >= 20, true, 'every conv runs as QLinearConv');
+    assert.ok(text.includes('QLinearAdd'));
+    assert.ok(existsSync(optimized));
+  });
+
+  it('keeps top-1 and logits close to fp32 on a calibrated (fixture) resnet50', { skip: NO_SHARED }, async (t) => {
+    const f = loadFixture('resnet50');
+    const m = createModel('resnet50').setWeights(f.weights);
+    const ranges = await calibrate(m, [1, 2].map((s) => fixtureInput([4, 3, 224, 224], 100 + s)));
+    const check = await checkInt8(m, await createSession(int8Onnx(m, ranges)), (async function* () {
+      yield fixtureInput([4, 3, 224, 224], 300);
+    })());
+    t.diagnostic(`int8 vs fp32 on 4 held-out inputs: top-1 agreement ${check.top1Agreement}, max logit error ${check.maxLogitErrorRel.toFixed(3)} of the largest logit`);
+    assert.ok(check.maxLogitErrorRel < 0.3, `max logit error ${check.maxLogitErrorRel}`);
+    assert.ok(check.top1Agreement >= 0.5);
+  });
+
+  it('tsimm quantize writes the int8 model and checks it on disjoint images', () => {
+    const m = createModel('resnet18', { inputSize: 32 }).initWeights(3);
+    const w = join(dir, 'r18.safetensors');
+    saveSafetensors(w, m.stateDict());
+    const r = tsimm('quantize', 'resnet18', '--size', '32', '--weights', w, '--calib', 'calib', '--check', 'calib', '-o', 'q.onnx', '--json', '--method', 'percentile');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.check.images, 4);
+    assert.ok(existsSync(join(dir, 'q.onnx')));
+  });
+});

@@ -10,3 +10,11 @@ export { loadSafetensors, saveSafetensors, readSafetensorsIndex } from './weight
 export { readNpy, writeNpy } from './weights/npy.js';
 export { InputError, type HostTensor } from './weights/tensor.js';
 export { verifySeeds, loadSeeds, formatVerify } from './tasks/verify.js';
+export { classify, type ClassifyOptions, type ImageResult, type Prediction } from './tasks/classify.js';
+export { evaluate, listDataset, type EvalResult } from './tasks/eval.js';
+export { decodeImage, preprocessImage, resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from './data/preprocess.js';
+export { calibrate, int8Onnx, checkInt8 } from './tasks/quantize.js';
+export { benchModel, machineInfo, type BenchRow } from './tasks/bench.js';
+export { fetchWeights, hubFile, urlFile } from './weights/hub.js';
+export { readCheckpoint } from './weights/checkpoint.js';
+export type { FeatureInfo } from './model.js';

@@ -127,3 +127,12 @@ describe('preprocess command', () => {
     assert.equal(tsimm('preprocess', img, '--model', 'resnet18', '-o', 'y.npy', '--interpolation', 'nearest').code, 2);
   });
 });
+
+describe('int8 in predict and eval', () => {
+  it('eval --precision int8 calibrates on --calib and scores like fp32 on this head', () => {
+    const r = tsimm('eval', 'resnet18', join(dir, 'val'), '--weights', ckpt, '--size', String(SIZE), '--json', '--precision', 'int8', '--calib', join(dir, 'flat'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).top1, 60);
+    assert.equal(tsimm('predict', 'resnet18', join(dir, 'flat/a.jpg'), '--weights', ckpt, '--precision', 'int8').code, 2, '--calib is required');
+  });
+});

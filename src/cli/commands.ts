@@ -49,6 +49,32 @@ const WEIGHT_OPTIONS: Command['options'] = {
   keys: { type: 'string', arg: 'SCHEME', help: `key scheme of --weights (default: detected): ${SCHEMES.join(', ')}` },
 };
 
+const PRECISION_OPTIONS: Command['options'] = {
+  precision: { type: 'string', arg: 'fp32|int8', help: 'int8 runs a model quantized on --calib images (default fp32)' },
+  calib: { type: 'string', arg: 'DIR', help: 'calibration images for --precision int8' },
+};
+
+/** An int8 session for `--precision int8` (calibrated on --calib), or undefined for fp32. */
+async function precisionSession(model: Model, v: Values) {
+  const precision = oneOf(v, 'precision', ['fp32', 'int8'] as const) ?? 'fp32';
+  if (precision === 'fp32') return undefined;
+  const dir = required(v, 'calib', '--precision int8 calibrates activation ranges on real images');
+  return createSession(int8Onnx(model, await calibrate(model, imageBatches(model, imagesIn(dir)))));
+}
+
+/** Image files of a directory (sorted), for calibration sets. */
+function imagesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { recursive: true }) as string[];
+  } catch (e) {
+    throw new InputError(`cannot read ${dir}: ${(e as Error).message}`);
+  }
+  const files = names.filter((f) => /\.(jpe?g|png|webp|gif|tiff?|bmp)$/i.test(f)).sort().map((f) => join(dir, f));
+  if (!files.length) throw new InputError(`${dir} holds no images`);
+  return files;
+}
+
 /** The preprocessing flags every image command takes (they override the weights' own pipeline). */
 const PREPROCESS_OPTIONS: Command['options'] = {
   size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
@@ -301,6 +327,7 @@ const predict: Command = {
     batch: { type: 'string', arg: 'N', help: 'images per inference batch (default 8)' },
     features: { type: 'boolean', help: 'also print the pooled pre-logits features (with --json)' },
     json: { type: 'boolean', help: 'print JSON' },
+    ...PRECISION_OPTIONS,
     ...PREPROCESS_OPTIONS,
   },
   async run(p, v) {
@@ -308,7 +335,9 @@ const predict: Command = {
     const [name, ...images] = p as [string, ...string[]];
     const model = createModel(name, { inputSize: sizeOpt(v) });
     await withWeights(model, v, true);
-    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] });
+    const session = await precisionSession(model, v);
+    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] && !session, session });
+    await session?.release();
     if (v['json']) {
       out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
     } else {
@@ -336,6 +365,7 @@ const evalCmd: Command = {
     ...WEIGHT_OPTIONS,
     workers: { type: 'string', arg: 'N', help: 'preprocessing worker threads (default: cores − 1)' },
     json: { type: 'boolean', help: 'print JSON' },
+    ...PRECISION_OPTIONS,
     ...PREPROCESS_OPTIONS,
   },
   async run(p, v) {
@@ -348,7 +378,9 @@ const evalCmd: Command = {
       ? (done: number, total: number, ips: number) =>
           process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
       : undefined;
-    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: preprocessFlags(v), weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0) });
+    const session = await precisionSession(model, v);
+    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: preprocessFlags(v), weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
+    await session?.release();
     for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
     if (v['json']) out(json(r));
     else {
@@ -384,19 +416,6 @@ const preprocessCmd: Command = {
     return 0;
   },
 };
-
-/** Image files of a directory (sorted), for calibration sets. */
-function imagesIn(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir, { recursive: true }) as string[];
-  } catch (e) {
-    throw new InputError(`cannot read ${dir}: ${(e as Error).message}`);
-  }
-  const files = names.filter((f) => /\.(jpe?g|png|webp|gif|tiff?|bmp)$/i.test(f)).sort().map((f) => join(dir, f));
-  if (!files.length) throw new InputError(`${dir} holds no images`);
-  return files;
-}
 
 const list_ = (v: Values, key: string, fallback: string) => (str(v, key) ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
 

@@ -161,10 +161,13 @@ function castAtBoundaries(graph: Graph, nodes: Lowered['nodes']): void {
   for (const o of graph.outputs) nodes.push({ op: 'Cast', name: `${o}:cast`, inputs: [`${o}:fp16`], outputs: [o], attrs: { to: FLOAT } });
 }
 
-function valueInfo(name: string, shape: (number | 'N')[]): Message {
-  const dims = new Message();
-  for (const d of shape) dims.message(1, typeof d === 'number' ? new Message().int(1, d) : new Message().string(2, d));
-  const tensorType = new Message().int(1, FLOAT).message(2, dims);
+function valueInfo(name: string, shape?: (number | 'N')[]): Message {
+  const tensorType = new Message().int(1, FLOAT);
+  if (shape) {
+    const dims = new Message();
+    for (const d of shape) dims.message(1, typeof d === 'number' ? new Message().int(1, d) : new Message().string(2, d));
+    tensorType.message(2, dims);
+  }
   return new Message().string(1, name).message(2, new Message().message(1, tensorType));
 }
 
@@ -296,7 +299,8 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
     if (!graph.outputs.includes(o)) throw new Error(`the graph has no output "${o}" (it has ${graph.outputs.join(', ')})`);
     g.message(12, valueInfo(o, graph.shape(o)));
   }
-  for (const o of opts.extraOutputs ?? []) g.message(12, valueInfo(o, graph.shape(o)));
+  // Lowering adds values the IR does not have (SiLU's gate): their shape is left to ONNX Runtime.
+  for (const o of opts.extraOutputs ?? []) g.message(12, valueInfo(o, graph.shapes.get(o)));
 
   const model = new Message().int(1, IR_VERSION).string(2, 'tsimm').string(3, '0.1.0');
   model.message(7, g);

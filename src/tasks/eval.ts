@@ -10,7 +10,7 @@ import { imagenetClasses } from '../data/labels.js';
 import { PreprocessPool } from '../data/pool.js';
 import { resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from '../data/preprocess.js';
 import type { Model } from '../model.js';
-import { runSession } from '../runtime/session.js';
+import { runSession, type Session } from '../runtime/session.js';
 import { InputError } from '../weights/tensor.js';
 import { preprocessBatches, topk } from './classify.js';
 
@@ -119,6 +119,8 @@ export interface EvalOptions {
   weights?: string;
   onProgress?: (done: number, total: number, imagesPerSecond: number) => void;
   workers?: number;
+  /** A session to run instead of the model's fp32 one (an int8 model). */
+  session?: Session;
 }
 
 export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {}): Promise<EvalResult> {
@@ -126,7 +128,7 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
   if (!samples.length) throw new InputError('no images to evaluate');
   const config = resolvePreprocess(model.cfg, { size: model.inputSize, ...o.preprocess });
   const target = new Map(samples.map((s) => [s.file, s.target]));
-  const session = await model.createSession();
+  const session = o.session ?? (await model.createSession());
   const pool = new PreprocessPool(o.workers);
   const failed = [...data.skipped];
   let n = 0;
@@ -151,7 +153,7 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
     }
   } finally {
     await pool.close();
-    await session.release();
+    if (!o.session) await session.release();
   }
   const seconds = (performance.now() - t0) / 1000;
   if (!n) throw new InputError(`none of the ${samples.length} images could be evaluated (first error: ${failed[0]?.file}: ${failed[0]?.error})`);

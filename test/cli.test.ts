@@ -1,7 +1,7 @@
 /** The tsimm command line, run as a user runs it: a child process, real files, exit codes. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -92,6 +92,9 @@ describe('tsimm CLI', () => {
   it('exports ONNX that ONNX Runtime runs with a dynamic batch', async () => {
     const r = tsimm('export', 'resnet50d', '-o', 'r50d.onnx', '--size', '96');
     assert.equal(r.code, 0, r.stderr);
+    const sidecar = JSON.parse(readFileSync(join(dir, 'r50d.onnx.json'), 'utf8'));
+    assert.deepEqual(sidecar.preprocess.size, [96, 96]);
+    assert.equal(sidecar.preprocess.interpolation, 'bicubic');
     const s = await createSession(join(dir, 'r50d.onnx'));
     const out = await runSession(s, { shape: [3, 3, 96, 96], data: new Float32Array(3 * 3 * 96 * 96).fill(0.5) });
     assert.deepEqual(out['logits']!.shape, [3, 1000]);

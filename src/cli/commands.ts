@@ -258,13 +258,12 @@ const exportCmd: Command = {
       process.stderr.write(`tsimm export: no --weights or --pretrained: exporting ${model.name} with deterministic random weights\n`);
       model.initWeights();
     }
-    const r = model.exportOnnx(output, {
-      foldBatchNorm: !v['no-fold-bn'],
-      float16: !!v['fp16'],
-      external: !!v['external'],
-      outputs: featuresOnly ? undefined : v['features'] ? ['logits', 'features'] : ['logits'],
-    });
-    out(`${output}: ${(r.bytes / 1e6).toFixed(1)} MB${r.externalBytes ? ` + ${output}.data ${(r.externalBytes / 1e6).toFixed(1)} MB` : ''} (input [N, ${model.inChans}, ${model.inputSize.join(', ')}], opset 17)`);
+    const outputs = featuresOnly ? model.graph.outputs : v['features'] ? ['logits', 'features'] : ['logits'];
+    const r = model.exportOnnx(output, { foldBatchNorm: !v['no-fold-bn'], float16: !!v['fp16'], external: !!v['external'], outputs });
+    // The preprocessing a consumer (a browser page, another runtime) must apply, beside the model.
+    const sidecar = { model: model.name, tag: model.cfg.tag, inputSize: [model.inChans, ...model.inputSize], numClasses: model.numClasses, preprocess: resolvePreprocess(model.cfg, { size: model.inputSize }), outputs };
+    writeChunksAtomic(`${output}.json`, [new TextEncoder().encode(json(sidecar))]);
+    out(`${output}: ${(r.bytes / 1e6).toFixed(1)} MB${r.externalBytes ? ` + ${output}.data ${(r.externalBytes / 1e6).toFixed(1)} MB` : ''} (input [N, ${model.inChans}, ${model.inputSize.join(', ')}], opset 17); preprocessing in ${output}.json`);
     return 0;
   },
 };

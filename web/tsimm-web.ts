@@ -1,0 +1,47 @@
+/**
+ * tsimm in the browser: the same preprocessing kernels as Node (PIL / OpenCV reproduced bit for bit), and
+ * onnxruntime-web sessions (wasm, or WebGPU where the browser has it) on models exported by `tsimm export`.
+ * Decode images with the browser (createImageBitmap → canvas → getImageData) and pass the RGBA pixels.
+ */
+import * as ort from 'onnxruntime-web';
+import { fromRgba, normalize, resolvePreprocess, transformImage, type PreprocessConfig } from '../src/data/transforms.js';
+import type { PretrainedCfg } from '../src/models/types.js';
+
+export { fromRgba, normalize, resolvePreprocess, transformImage };
+export type { PreprocessConfig, PretrainedCfg };
+
+/** RGBA pixels → the normalized float32 [3, H, W] tensor the model expects. */
+export function preprocessRgba(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, config: PreprocessConfig): Float32Array {
+  return normalize(transformImage(fromRgba(rgba, width, height), config), config);
+}
+
+export interface SessionOptions {
+  /** 'wasm' (default) or 'webgpu'. */
+  executionProviders?: string[];
+  /** wasm threads (needs a cross-origin isolated page for more than one). */
+  threads?: number;
+  /** Where ort's .wasm/.mjs files are served (default: next to the ort module). */
+  wasmPaths?: string;
+}
+
+export async function createSession(model: string | Uint8Array, o: SessionOptions = {}): Promise<ort.InferenceSession> {
+  if (o.threads !== undefined) ort.env.wasm.numThreads = o.threads;
+  if (o.wasmPaths) ort.env.wasm.wasmPaths = o.wasmPaths;
+  const opts: ort.InferenceSession.SessionOptions = { executionProviders: o.executionProviders ?? ['wasm'], graphOptimizationLevel: 'all' };
+  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+}
+
+export async function run(session: ort.InferenceSession, input: Float32Array, shape: number[], output = 'logits'): Promise<Float32Array> {
+  const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', input, shape) }, [output]);
+  return result[output]!.data as Float32Array;
+}
+
+export function topk(logits: Float32Array, k = 5): { index: number; prob: number }[] {
+  const max = Math.max(...logits);
+  const exp = Array.from(logits, (v) => Math.exp(v - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp
+    .map((v, index) => ({ index, prob: v / sum }))
+    .sort((a, b) => b.prob - a.prob)
+    .slice(0, k);
+}

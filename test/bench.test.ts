@@ -1,6 +1,5 @@
 /** bench, quantize and report on tiny runs (speed itself is measured by benchmarks, never asserted here). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,15 +11,13 @@ import { lowerGraph } from '../src/onnx/export.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { calibrate, checkInt8, int8Onnx } from '../src/tasks/quantize.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
-import { fixtureInput, loadFixture, NO_SHARED, REPO } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
+import { fixtureInput, loadFixture, NO_SHARED } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-bench-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function tsimm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const tsimm = (...args: string[]) => runCli(dir, args);
 
 const TINY = ['--size', '32', '--min-runs', '3', '--min-seconds', '0', '--warmup', '1'];
 

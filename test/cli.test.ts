@@ -1,6 +1,5 @@
 /** The tsimm command line, run as a user runs it: a child process, real files, exit codes. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,16 +9,12 @@ import { createSession, runSession } from '../src/runtime/session.js';
 import { readNpy, writeNpy } from '../src/weights/npy.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
 import type { HostTensor } from '../src/weights/tensor.js';
-import { REPO } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function tsimm(...args: string[]): { code: number; stdout: string; stderr: string } {
-  // Resolve tsx from the repo: the command runs in a scratch directory, as a user's would.
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const tsimm = (...args: string[]) => runCli(dir, args);
 
 function checkpoint(name: string, size: number): { path: string; tensors: Map<string, HostTensor> } {
   const m = createModel(name, { inputSize: size }).initWeights(7);

@@ -1,6 +1,5 @@
 /** Downloads and the cache, against a real HTTP server on 127.0.0.1 (nothing leaves the machine). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { createModel } from '../src/model.js';
 import { hubFile, urlFile } from '../src/weights/hub.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
 import { InputError } from '../src/weights/tensor.js';
-import { REPO } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
 import { sha256, startServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -109,16 +108,16 @@ describe('pretrained models end to end', () => {
     assert.deepEqual(m.weights!.get('layer3.0.conv1.weight'), ref.weights!.get('layer3.0.conv1.weight'));
 
     const env = { ...process.env, HF_ENDPOINT: server.url, HF_HUB_CACHE: join(root, 'hub') };
-    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: root, env, encoding: 'utf8' });
+    const cli = (...args: string[]) => runCli(root, args, env);
     const pull = cli('pull', 'resnet18');
-    assert.equal(pull.status, 0, pull.stderr);
+    assert.equal(pull.code, 0, pull.stderr);
     assert.match(pull.stdout.trim(), /models--timm--resnet18\.a1_in1k\/snapshots\/.*\/model\.safetensors$/);
     const { writeNpy } = await import('../src/weights/npy.js');
     writeNpy(join(root, 'x.npy'), { shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.1) });
     const offline = cli('infer', 'resnet18', '--input', 'x.npy', '--output', 'y.npy');
-    assert.equal(offline.status, 0, offline.stderr);
-    const missing = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'infer', 'resnet34', '--input', 'x.npy', '--output', 'z.npy'], { cwd: root, env: { ...env, TSIMM_OFFLINE: '1' }, encoding: 'utf8' });
-    assert.equal(missing.status, 1);
+    assert.equal(offline.code, 0, offline.stderr);
+    const missing = runCli(root, ['infer', 'resnet34', '--input', 'x.npy', '--output', 'z.npy'], { ...env, TSIMM_OFFLINE: '1' });
+    assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not in the cache .* downloads are off/);
     assert.ok(!existsSync(join(root, 'z.npy')));
   });

@@ -3,7 +3,6 @@
  * has zero weights and a one-hot bias, so every image is predicted as one known class: accuracies are exact.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { createModel } from '../src/model.js';
 import { classify } from '../src/tasks/classify.js';
 import { readNpy } from '../src/weights/npy.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
-import { REPO } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-tasks-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,10 +24,7 @@ const OTHER = 'n09193705'; // alp
 let ckpt: string;
 let features: string;
 
-function tsimm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const tsimm = (...args: string[]) => runCli(dir, args);
 
 const image = (file: string, r: number, g: number, b: number, w = 70, h = 50) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } }).jpeg().toFile(file);
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countGraph, type Counts } from './ir/count.js';
 import { ShapeError, type Graph } from './ir/graph.js';
-import { buildOnnx, concatChunks, writeOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
+import { buildOnnx, concatChunks, needsExternalData, writeOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
 import { resolveModel } from './models/index.js';
 import type { ModelEntry, PretrainedCfg } from './models/types.js';
 import { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
@@ -198,8 +198,10 @@ export class Model {
 
   /** An ONNX Runtime session on this model (weights over 2 GB go through a temporary external-data file). */
   async createSession(opts: SessionOptions & ExportOptions = {}): Promise<Session> {
-    const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
-    if (!m.external) return createSession(concatChunks(m.chunks, m.byteLength), opts);
+    if (!needsExternalData(this.graph, opts.float16)) {
+      const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
+      return createSession(concatChunks(m.chunks, m.byteLength), opts);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'tsimm-'));
     try {
       const path = join(dir, 'model.onnx');

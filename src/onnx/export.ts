@@ -347,11 +347,17 @@ export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
   }
 }
 
+/** Bytes of the graph's float parameters: decides inline vs external data before anything is built. */
+export function needsExternalData(graph: Graph, float16 = false): boolean {
+  let n = 0;
+  for (const p of graph.params.values()) n += p.shape.reduce((a, b) => a * b, 1);
+  return n * (float16 ? 2 : 4) > INLINE_LIMIT;
+}
+
 /** Write `path` (and `path.data` when weights are external). Nothing is left half-written on failure. */
 export function writeOnnx(path: string, graph: Graph, weights: WeightMap, opts: ExportOptions & { external?: boolean } = {}): OnnxModel {
-  const location = opts.external ? `${basename(path)}.data` : undefined;
-  let model = buildOnnx(graph, weights, { ...opts, externalLocation: location });
-  if (model.external && !location) model = buildOnnx(graph, weights, { ...opts, externalLocation: `${basename(path)}.data` });
+  const location = opts.external || needsExternalData(graph, opts.float16) ? `${basename(path)}.data` : undefined;
+  const model = buildOnnx(graph, weights, { ...opts, externalLocation: location });
   if (model.external) writeChunksAtomic(`${path}.data`, model.external.chunks);
   writeChunksAtomic(path, model.chunks);
   return model;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
 import { samePads } from '../src/models/efficientnet.js';
-import { regnetStages, REGNETX, roundHalfEven } from '../src/models/regnet.js';
+import { roundHalfEven } from '../src/math.js';
+import { regnetStages, REGNETX } from '../src/models/regnet.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 
 /** Exact params; MACs (conv + FC) in G at the model's default size, to the spec's printed precision. */

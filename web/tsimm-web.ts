@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { fromRgba, normalize, resolvePreprocess, transformImage, type PreprocessConfig } from '../src/data/transforms.js';
+import { softmax, topk as topIndices } from '../src/math.js';
 import type { PretrainedCfg } from '../src/models/types.js';
 
 export { fromRgba, normalize, resolvePreprocess, transformImage };
@@ -36,12 +37,8 @@ export async function run(session: ort.InferenceSession, input: Float32Array, sh
   return result[output]!.data as Float32Array;
 }
 
+/** The k most likely classes with their softmax probabilities. */
 export function topk(logits: Float32Array, k = 5): { index: number; prob: number }[] {
-  const max = Math.max(...logits);
-  const exp = Array.from(logits, (v) => Math.exp(v - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp
-    .map((v, index) => ({ index, prob: v / sum }))
-    .sort((a, b) => b.prob - a.prob)
-    .slice(0, k);
+  const probs = softmax(logits);
+  return topIndices(probs, k).map((index) => ({ index, prob: probs[index]! }));
 }

@@ -11,6 +11,8 @@
  * cv::resize does.
  */
 
+import { roundHalfEven } from '../math.js';
+
 export interface RgbImage {
   width: number;
   height: number;
@@ -154,16 +156,11 @@ function cv2Coeffs(inSize: number, outSize: number): { index: Int32Array; alpha:
     }
     index[x] = sx;
     // saturate_cast<short>(v) rounds to nearest (cvRound: half to even).
-    const a0 = roundEven(f(f(1 - fx) * COEF_SCALE));
+    const a0 = roundHalfEven(f(f(1 - fx) * COEF_SCALE));
     alpha[2 * x] = a0;
     alpha[2 * x + 1] = COEF_SCALE - a0;
   }
   return { index, alpha };
-}
-
-function roundEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) of an RGB image. */

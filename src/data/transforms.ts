@@ -8,6 +8,7 @@
  * crop at floor offsets, x·float32(1/255) − mean, / std.
  */
 import type { CropMode, Interpolation, PretrainedCfg, ResizeBackend } from '../models/types.js';
+import { roundHalfEven } from '../math.js';
 import { InputError } from '../weights/tensor.js';
 import { crop, resizeCv2Linear, resizePil, type RgbImage } from './resize.js';
 
@@ -51,12 +52,6 @@ export function resolvePreprocess(cfg: PretrainedCfg, o: PreprocessOverrides = {
     maxPixels: o.maxPixels ?? DEFAULT_MAX_PIXELS,
   };
 }
-
-/** Python's round(): half to even. */
-const roundHalfEven = (x: number) => {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
 
 /** Resize and crop as the pipeline does, to a uint8 HWC image of `size`. */
 export function transformImage(img: RgbImage, p: PreprocessConfig): RgbImage {

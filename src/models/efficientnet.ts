@@ -9,7 +9,7 @@ import { classifierHead, convBnAct, makeDivisible, squeezeExcite } from '../laye
 import { paddleCfg, timmCfg, TIMM_RELEASES } from './cfg.js';
 import { register } from './registry.js';
 import { INCEPTION_MEAN, INCEPTION_STD, type BuildOptions, type PretrainedCfg } from './types.js';
-import { roundHalfEven } from './regnet.js';
+import { roundHalfEven } from '../math.js';
 
 // ---------------------------------------------------------------------------------------------- arch table
 

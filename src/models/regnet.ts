@@ -4,6 +4,7 @@
  * width; group widths are made compatible with the stage widths. Nothing here is a hard-coded width list.
  */
 import { Graph } from '../ir/graph.js';
+import { roundHalfEven } from '../math.js';
 import { classifierHead, convBnAct } from '../layers/common.js';
 import { paddleCfg, timmCfg } from './cfg.js';
 import { register } from './registry.js';
@@ -24,12 +25,6 @@ export interface RegNetStage {
   width: number;
   depth: number;
   groupWidth: number;
-}
-
-/** Python's round(): half to even (numpy too); JS Math.round rounds half up. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 export function regnetStages(p: RegNetParams, quantum = 8): RegNetStage[] {

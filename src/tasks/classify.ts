@@ -6,6 +6,7 @@ import { imagenetClasses, shortName } from '../data/labels.js';
 import { defaultPoolSize, PreprocessPool } from '../data/pool.js';
 import { resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from '../data/preprocess.js';
 import type { Model } from '../model.js';
+import { softmax, topk } from '../math.js';
 import { runSession, type Session } from '../runtime/session.js';
 
 export interface Prediction {
@@ -31,22 +32,6 @@ export interface ClassifyOptions {
   features?: boolean;
   session?: Session;
   pool?: PreprocessPool;
-}
-
-export function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  const out = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i]! - max);
-  for (let i = 0; i < out.length; i++) out[i]! /= sum;
-  return out;
-}
-
-export function topk(values: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: values.length }, (_, i) => i)
-    .sort((a, b) => values[b]! - values[a]! || a - b)
-    .slice(0, k);
 }
 
 /** Preprocess a list of files into batches; a file that fails is reported, not fatal. */

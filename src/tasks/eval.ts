@@ -12,7 +12,8 @@ import { resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } fr
 import type { Model } from '../model.js';
 import { runSession, type Session } from '../runtime/session.js';
 import { InputError } from '../weights/tensor.js';
-import { preprocessBatches, topk } from './classify.js';
+import { topk } from '../math.js';
+import { preprocessBatches } from './classify.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp']);
 

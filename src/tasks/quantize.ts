@@ -11,7 +11,8 @@ import { Calibrator, quantizedTensors, quantizeLowered, type CalibrationMethod, 
 import { createSession, runSession, type Session } from '../runtime/session.js';
 import type { HostTensor } from '../weights/tensor.js';
 import { InputError } from '../weights/tensor.js';
-import { preprocessBatches, topk } from './classify.js';
+import { topk } from '../math.js';
+import { preprocessBatches } from './classify.js';
 
 /** Batches of preprocessed images (the model's own pipeline), for calibration or checks. */
 export async function* imageBatches(model: Model, files: string[], batchSize = 8, overrides: PreprocessOverrides = {}): AsyncGenerator<HostTensor> {

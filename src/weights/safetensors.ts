@@ -3,8 +3,9 @@
  * Reads are positioned (no whole-file buffer, so files over 2 GiB work); F32, F16 and BF16 widen to float32.
  * The header is validated against the file size before any tensor is read.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { writeChunksAtomic } from '../onnx/export.js';
+import { readAt } from './fileio.js';
 import { InputError, type HostTensor } from './tensor.js';
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -24,27 +25,16 @@ export interface SafetensorsIndex {
   metadata: Record<string, string>;
 }
 
-function readExactly(fd: number, buf: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, Math.min(buf.byteLength - done, 1 << 30), position + done);
-    if (n === 0) throw new InputError('unexpected end of file');
-    done += n;
-  }
-}
-
 export function readSafetensorsIndex(path: string): SafetensorsIndex {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     const bad = (why: string) => new InputError(`${path} is not a valid safetensors file: ${why}; re-download or re-export it`);
     if (size < 8) throw bad(`only ${size} bytes`);
-    const lenBuf = new Uint8Array(8);
-    readExactly(fd, lenBuf, 0);
+    const lenBuf = readAt(fd, 0, 8);
     const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
     if (headerLen > size - 8 || headerLen > MAX_HEADER) throw bad(`header length ${headerLen} exceeds the file (${size} bytes)`);
-    const headerBuf = new Uint8Array(headerLen);
-    readExactly(fd, headerBuf, 8);
+    const headerBuf = readAt(fd, 8, headerLen);
     let header: Record<string, unknown>;
     try {
       header = JSON.parse(new TextDecoder().decode(headerBuf)) as Record<string, unknown>;
@@ -136,8 +126,7 @@ export function loadSafetensors(path: string, filter?: (name: string) => boolean
     for (const [name, e] of index.tensors) {
       if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) continue;
       if (filter && !filter(name)) continue;
-      const raw = new Uint8Array(e.end - e.begin);
-      readExactly(fd, raw, index.dataStart + e.begin);
+      const raw = readAt(fd, index.dataStart + e.begin, e.end - e.begin);
       out.set(name, { shape: e.shape, data: decodeFloat(e.dtype, raw, name) });
     }
   } finally {

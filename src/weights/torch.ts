@@ -3,8 +3,9 @@
  * with positioned reads, so files over 2 GiB work) and the legacy format (pickles in a row, then raw
  * storages). Tensors are gathered by shape/stride/offset into contiguous float32; fp16/bf16/f64 widen.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import yauzl from 'yauzl';
+import { readAt } from './fileio.js';
 import { decodeFloat } from './safetensors.js';
 import { PickleStream, storageFromPid, unpickleTorch, type StorageRef, type TensorRef } from './pickle.js';
 import { InputError, type HostTensor } from './tensor.js';
@@ -16,17 +17,6 @@ const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 interface Entry {
   offset: number;
   size: number;
-}
-
-function readAt(fd: number, position: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, Math.min(length - done, 1 << 30), position + done);
-    if (n === 0) throw new InputError('unexpected end of file');
-    done += n;
-  }
-  return buf;
 }
 
 /** The central directory of a zip file, as name → data location (stored entries only). */

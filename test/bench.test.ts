@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { createModel } from '../src/model.js';
-import { Calibrator, quantizedTensors, uint8Params } from '../src/onnx/quantize.js';
-import { lowerGraph } from '../src/onnx/export.js';
+import { Calibrator, poolsAsDepthwise, quantizedTensors, uint8Params } from '../src/onnx/quantize.js';
+import { buildOnnx, concatChunks, lowerGraph, type Initializer } from '../src/onnx/export.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { calibrate, checkInt8, int8Onnx } from '../src/tasks/quantize.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
@@ -98,7 +98,7 @@ describe('int8 quantization', () => {
   it('quantizes every conv input and folds ReLUs, and ONNX Runtime fuses QLinearConv', async () => {
     const m = createModel('resnet18', { inputSize: 32 }).initWeights(2);
     const lowered = lowerGraph(m.graph, m.weights!, true);
-    const tensors = quantizedTensors(lowered, m.graph.inputs);
+    const tensors = quantizedTensors(lowered, m.graph);
     assert.ok(tensors.includes('input'));
     const ranges = await calibrate(m, [fixtureInput([4, 3, 32, 32], 3)]);
     const bytes = int8Onnx(m, ranges);
@@ -123,6 +123,38 @@ describe('int8 quantization', () => {
     t.diagnostic(`int8 vs fp32 on 4 held-out inputs: top-1 agreement ${check.top1Agreement}, max logit error ${check.maxLogitErrorRel.toFixed(3)} of the largest logit`);
     assert.ok(check.maxLogitErrorRel < 0.3, `max logit error ${check.maxLogitErrorRel}`);
     assert.ok(check.top1Agreement >= 0.5);
+  });
+
+  it('rewrites an average pool as a depthwise conv only where that is exact', async () => {
+    // 72 px: the "d" downsample pools see 18 (even: exact), then 9 and 5 (odd: a partial ceil-mode window
+    // averages fewer values, so they stay pools); the avd pools count their zero padding (always exact).
+    const m = createModel('resnest14d', { inputSize: 72 }).initWeights(4);
+    const lowered = lowerGraph(m.graph, m.weights!, true);
+    const added: Initializer[] = [];
+    const rewritten = poolsAsDepthwise(lowered.nodes, m.graph, added);
+    const pools = (nodes: { op: string }[]) => nodes.filter((n) => n.op === 'AveragePool').length;
+    assert.equal(pools(lowered.nodes), 6);
+    assert.equal(pools(rewritten), 2, 'the two pools with a partial window are kept');
+    const plain = buildOnnx(m.graph, m.weights!);
+    const asConv = buildOnnx(m.graph, m.weights!, { transform: (l) => ({ nodes: poolsAsDepthwise(l.nodes, m.graph, l.initializers), initializers: l.initializers }) });
+    const x = fixtureInput([2, 3, 72, 72], 9);
+    const a = (await runSession(await createSession(concatChunks(plain.chunks, plain.byteLength)), x))['logits']!.data;
+    const b = (await runSession(await createSession(concatChunks(asConv.chunks, asConv.byteLength)), x))['logits']!.data;
+    const scale = a.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
+    assert.ok(a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5 * scale), 'the rewritten graph computes the same logits');
+    // Quantized: the pools become QLinearConv, the radix Split runs on uint8 (its outputs keep the input's scale).
+    const ranges = await calibrate(m, [fixtureInput([4, 3, 72, 72], 10)]);
+    const optimized = join(dir, 'resnest-opt.onnx');
+    const s8 = await createSession(int8Onnx(m, ranges), { optimizedModelPath: optimized });
+    const q = (await runSession(s8, x))['logits']!.data;
+    assert.ok(q.every((v, i) => Math.abs(v - a[i]!) <= 0.3 * scale), 'int8 logits stay near fp32');
+    const text = readFileSync(optimized).toString('latin1');
+    assert.equal((text.match(/QLinearAveragePool/g) ?? []).length > 0, true, 'the partial-window pools stay pools');
+    assert.ok((text.match(/DequantizeLinear/g) ?? []).length < (text.match(/QLinearConv/g) ?? []).length / 2, 'no float round trip around each Split');
+    // PaddleClas' avd pool excludes padding from the mean: not a convolution, kept.
+    const paddle = createModel('ResNeSt50').initWeights(4);
+    const pl = lowerGraph(paddle.graph, paddle.weights!, true);
+    assert.equal(pools(poolsAsDepthwise(pl.nodes, paddle.graph, [])), 3, 'the three exclusive avd pools stay');
   });
 
   it('tsimm quantize writes the int8 model and checks it on disjoint images', () => {

@@ -40,6 +40,29 @@ function foldRelus(l: Lowered): LoweredNode[] {
 }
 
 /**
+ * An AveragePool that is exactly a depthwise convolution with weights 1/k² (padding counted, or no padding and
+ * no partial ceil-mode window) becomes one: ONNX Runtime's int8 depthwise conv is several times faster than its
+ * QLinearAveragePool (ResNeSt's avd pools and the "d" downsample pools: 9.9 ms → see bench/README.md).
+ */
+export function poolsAsDepthwise(nodes: LoweredNode[], graph: Graph, extra: Initializer[]): LoweredNode[] {
+  return nodes.map((n) => {
+    if (n.op !== 'AveragePool') return n;
+    const shape = graph.shapes.get(n.inputs[0]!);
+    const [k, kw] = n.attrs['kernel_shape'] as number[];
+    const [s, sw] = n.attrs['strides'] as number[];
+    const pads = n.attrs['pads'] as number[];
+    if (!shape || k !== kw || s !== sw) return n;
+    const [, c, h, w] = shape as number[];
+    const padded = pads.some((p) => p > 0);
+    const partial = n.attrs['ceil_mode'] === 1 && ((h! - k!) % s! !== 0 || (w! - k!) % s! !== 0);
+    if (typeof c !== 'number' || partial || (padded && n.attrs['count_include_pad'] !== 1) || (padded && n.attrs['ceil_mode'] === 1)) return n;
+    const weight = `${n.name}:mean_kernel`;
+    extra.push({ name: weight, dims: [c, 1, k!, k!], data: new Float32Array(c * k! * k!).fill(1 / (k! * k!)) });
+    return { op: 'Conv', name: n.name, inputs: [n.inputs[0]!, weight], outputs: n.outputs, attrs: { kernel_shape: [k!, k!], strides: [s!, s!], pads, group: c } };
+  });
+}
+
+/**
  * Elementwise ops ONNX Runtime runs in int8 when quantized on both sides (QLinearAdd/Mul/Sigmoid,
  * QLinearGlobalAveragePool): quantizing them keeps SiLU and SE blocks in the int8 chain instead of
  * converting large tensors back and forth around them.
@@ -51,18 +74,26 @@ function isQuantizable(n: LoweredNode, inits: Map<string, Initializer>): boolean
   return (n.op === 'Conv' || n.op === 'Gemm') && inits.has(n.inputs[1]!);
 }
 
+/** The float graph as quantization sees it: ReLUs folded, exact average pools as depthwise convs. */
+function int8Form(l: Lowered, graph: Graph): { nodes: LoweredNode[]; inits: Map<string, Initializer> } {
+  const added: Initializer[] = [];
+  const nodes = poolsAsDepthwise(foldRelus(l), graph, added);
+  return { nodes, inits: new Map([...l.initializers, ...added].map((i) => [i.name, i])) };
+}
+
 /**
  * The activations to calibrate and quantize, named as in the float graph (a folded ReLU's output stands for
- * its Conv/Add), for a lowered graph whose graph inputs are `inputs`.
+ * its Conv/Add).
  */
-export function quantizedTensors(l: Lowered, inputs: string[]): string[] {
-  const nodes = foldRelus(l);
-  const inits = new Map(l.initializers.map((i) => [i.name, i]));
-  const out = new Set<string>(inputs);
+export function quantizedTensors(l: Lowered, graph: Graph): string[] {
+  const { nodes, inits } = int8Form(l, graph);
+  const out = new Set<string>(graph.inputs);
   for (const n of nodes) {
     const q = isQuantizable(n, inits) || INT8_CHAIN.has(n.op);
     if (q) for (const i of n.inputs) if (!inits.has(i)) out.add(i);
     if (q || n.op === 'MaxPool') out.add(n.outputs[0]!);
+    // A Split of a quantized tensor splits the uint8 values; its outputs carry the input's parameters.
+    if (n.op === 'Split' && out.has(n.inputs[0]!)) for (const o of n.outputs) out.add(o);
   }
   return [...out];
 }
@@ -91,17 +122,17 @@ function perChannelInt8(w: Float32Array, channels: number): { q: Int8Array; scal
 
 /** Rewrite a lowered float graph into QDQ int8 with the calibrated `ranges`. */
 export function quantizeLowered(l: Lowered, graph: Graph, ranges: Map<string, Range>): Lowered {
-  const quantized = quantizedTensors(l, graph.inputs);
-  const nodes = foldRelus(l);
-  const inits = new Map(l.initializers.map((i) => [i.name, i]));
+  const quantized = quantizedTensors(l, graph);
+  const { nodes, inits } = int8Form(l, graph);
   const extra: Initializer[] = [];
   const params = new Map<string, { scale: number; zeroPoint: number }>();
-  // MaxPool keeps its input's parameters, so ONNX Runtime can drop the Q/DQ around it and pool uint8 directly.
+  // MaxPool and Split keep their input's parameters, so ONNX Runtime drops the Q/DQ around them and runs them
+  // on uint8 directly (measured on ResNeSt: a float Split between Q/DQ pairs cost 10% of the int8 run).
   const producer = new Map<string, LoweredNode>();
   for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
   for (const t of quantized) {
     const p = producer.get(t);
-    const inherit = p?.op === 'MaxPool' ? params.get(p.inputs[0]!) : undefined;
+    const inherit = p?.op === 'MaxPool' || p?.op === 'Split' ? params.get(p.inputs[0]!) : undefined;
     const r = ranges.get(t);
     if (!inherit && !r) throw new Error(`no calibration range for ${t}`);
     params.set(t, inherit ?? uint8Params(r!));

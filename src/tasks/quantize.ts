@@ -30,7 +30,7 @@ export async function* imageBatches(model: Model, files: string[], batchSize = 8
 export async function calibrate(model: Model, batches: AsyncIterable<HostTensor> | Iterable<HostTensor>, method: CalibrationMethod = 'minmax'): Promise<Map<string, Range>> {
   const graph = model.graph;
   const lowered = lowerGraph(graph, model.weights!, true);
-  const tensors = quantizedTensors(lowered, graph.inputs);
+  const tensors = quantizedTensors(lowered, graph);
   const internal = tensors.filter((t) => !graph.inputs.includes(t) && !graph.outputs.includes(t));
   const m = buildOnnx(graph, model.weights!, { outputs: graph.outputs, extraOutputs: internal });
   const session = await createSession(concatChunks(m.chunks, m.byteLength));

@@ -196,19 +196,27 @@ export class Model {
     return { bytes: m.byteLength, externalBytes: m.external?.byteLength ?? 0 };
   }
 
-  /** An ONNX Runtime session on this model (weights over 2 GB go through a temporary external-data file). */
+  /**
+   * An ONNX Runtime session on this model. The graph goes through a temporary ONNX file with external data,
+   * which ONNX Runtime loads with fewer copies than model bytes: for ResNet-50, peak RSS 662 → 465 MB and
+   * session creation 240 → 100 ms (bench/load.ts). Where no temporary file can be written, models under 2 GB
+   * fall back to bytes.
+   */
   async createSession(opts: SessionOptions & ExportOptions = {}): Promise<Session> {
-    if (!needsExternalData(this.graph, opts.float16)) {
-      const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
-      return createSession(concatChunks(m.chunks, m.byteLength), opts);
-    }
-    const dir = mkdtempSync(join(tmpdir(), 'tsimm-'));
+    let dir: string | undefined;
     try {
+      dir = mkdtempSync(join(tmpdir(), 'tsimm-'));
       const path = join(dir, 'model.onnx');
       writeOnnx(path, this.graph, this.requireWeights(), { ...opts, external: true });
       return await createSession(path, opts);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!['ENOSPC', 'EACCES', 'EROFS', 'EPERM'].includes(code ?? '') || needsExternalData(this.graph, opts.float16)) throw e;
+      const m = buildOnnx(this.graph, this.requireWeights(), { metadata: this.metadata(), ...opts });
+      return createSession(concatChunks(m.chunks, m.byteLength), opts);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      // ONNX Runtime has read (or mapped) the files by now; removal is best effort.
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   }
 

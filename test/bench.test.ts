@@ -157,6 +157,20 @@ describe('int8 quantization', () => {
     assert.equal(pools(poolsAsDepthwise(pl.nodes, paddle.graph, [])), 3, 'the three exclusive avd pools stay');
   });
 
+  it('keeps narrow grouped convs in float, where ONNX Runtime would quantize them itself', async () => {
+    const m = createModel('resnext50_32x4d', { inputSize: 32 }).initWeights(5);
+    const x = fixtureInput([2, 3, 32, 32], 11);
+    const bytes = int8Onnx(m, await calibrate(m, [x]));
+    const text = Buffer.from(bytes).toString('latin1');
+    for (const b of ['layer1.0', 'layer1.1', 'layer1.2']) assert.ok(text.includes(`${b}.conv2:keep_float`), `${b}.conv2 (4 channels per group) stays float`);
+    assert.ok(!text.includes('layer2.0.conv2:keep_float'), '8 channels per group is quantized');
+    const optimized = join(dir, 'resnext-opt.onnx');
+    const out = await runSession(await createSession(bytes, { optimizedModelPath: optimized }), x);
+    assert.ok(out['logits']!.data.every(Number.isFinite));
+    const opt = readFileSync(optimized).toString('latin1');
+    assert.equal((opt.match(/QLinearConv/g) ?? []).length, 53 - 3, 'all 53 convs but the three narrow grouped ones run as QLinearConv');
+  });
+
   it('tsimm quantize writes the int8 model and checks it on disjoint images', () => {
     const m = createModel('resnet18', { inputSize: 32 }).initWeights(3);
     const w = join(dir, 'r18.safetensors');

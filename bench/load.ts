@@ -4,6 +4,10 @@
  * peak RSS set against the weights and activations and against ONNX Runtime alone loading the same model.
  * Each measurement runs in a fresh process, so its peak RSS is its own. Needs /usr/bin/python3 with torch to
  * write the .pth/.pdparams files. Usage: npx tsx bench/load.ts   → prints JSON, writes bench/results/<host>/.
+ *
+ * `npx tsx bench/load.ts --models resnet50d,resnext101_32x16d,efficientnet_b7 [--tag after]`: ready-to-run peak
+ * RSS of each model against ONNX Runtime alone on the same exported file (no Python needed); writes
+ * bench/results/<host>/<date>-ready-<tag>.json.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,14 +19,14 @@ import { saveSafetensors } from '../src/weights/safetensors.js';
 
 const peakMB = () => process.resourceUsage().maxRSS / 1024;
 
-if (process.argv[2] === '--ready') {
+if (process.argv[2] === '--ready' || process.argv[2] === '--ready-release') {
   const [, , , name, file] = process.argv;
   const t0 = performance.now();
   const m = createModel(name!);
   const t1 = performance.now();
   m.loadSafetensors(file!);
   const t2 = performance.now();
-  const session = await m.createSession();
+  const session = await m.createSession({ releaseWeights: process.argv[2] === '--ready-release' });
   const t3 = performance.now();
   await runSession(session, { shape: [1, 3, ...m.inputSize], data: new Float32Array(3 * m.inputSize[0] * m.inputSize[1]) });
   const t4 = performance.now();
@@ -37,7 +41,8 @@ if (process.argv[2] === '--ort-only' || process.argv[2] === '--bare') {
   const ort = (mod as unknown as { default?: typeof mod }).default ?? mod;
   if (process.argv[2] === '--ort-only') {
     const s = await ort.InferenceSession.create(process.argv[3]!, sessionOptions());
-    await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(3 * 224 * 224), [1, 3, 224, 224]) });
+    const size = Number(process.argv[4] ?? 224);
+    await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(3 * size * size), [1, 3, size, size]) });
   }
   console.log(JSON.stringify({ maxRssMB: peakMB() }));
   process.exit(0);
@@ -49,6 +54,53 @@ if (process.argv[2] === '--child') {
   const m = await createModel(name!).loadCheckpoint(file!);
   const ms = performance.now() - t0;
   console.log(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024, params: m.parameters().length }));
+  process.exit(0);
+}
+
+if (process.argv[2] === '--models') {
+  // Ready to run per model, against ONNX Runtime alone on the same file: worst of 3 fresh processes each.
+  const names = process.argv[3]!.split(',');
+  const tag = process.argv[4] === '--tag' ? process.argv[5]! : 'now';
+  const dir = mkdtempSync(join(tmpdir(), 'tsimm-ready-'));
+  const child = (...a: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, ...a], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  try {
+    const bare = Math.min(...[0, 1, 2].map(() => child('--bare').maxRssMB));
+    const rows = names.map((name) => {
+      const m = createModel(name).initWeights(1);
+      const st = join(dir, `${name}.safetensors`);
+      saveSafetensors(st, m.stateDict());
+      const onnx = join(dir, `${name}.onnx`);
+      m.exportOnnx(onnx, { external: true });
+      const weightsMB = m.parameters().reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1) * 4, 0) / 1e6;
+      const ready = Math.max(...[0, 1, 2].map(() => child('--ready', name, st).maxRssMB)) - bare;
+      const ortOnly = Math.max(...[0, 1, 2].map(() => child('--ort-only', onnx, String(m.inputSize[0])).maxRssMB)) - bare;
+      const released = Math.max(...[0, 1, 2].map(() => child('--ready-release', name, st).maxRssMB)) - bare;
+      rmSync(st);
+      rmSync(onnx);
+      rmSync(`${onnx}.data`);
+      const row = { model: name, weightsMB: +weightsMB.toFixed(0), readyAboveBareMB: +ready.toFixed(0), onnxRuntimeAloneAboveBareMB: +ortOnly.toFixed(0), ratioToOnnxRuntimeAlone: +(ready / ortOnly).toFixed(2), releaseWeightsAboveBareMB: +released.toFixed(0), releaseWeightsRatio: +(released / ortOnly).toFixed(2) };
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+      return row;
+    });
+    const report = {
+      what: 'ready to run (createModel + loadSafetensors + createSession + one batch-1 run) vs ONNX Runtime alone creating a session on the exported file and running batch 1; peak RSS above a bare process, worst of 3 fresh processes; releaseWeights: the same with createSession({ releaseWeights: true }) (one-shot use, as the CLI)',
+      tag,
+      bareProcessRssMB: +bare.toFixed(0),
+      machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
+      date: new Date().toISOString(),
+      models: rows,
+    };
+    const out = join('bench', 'results', hostname().replace(/[^\w.-]/g, '_'));
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, `${report.date.slice(0, 10)}-ready-${tag}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(JSON.stringify(report, null, 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   process.exit(0);
 }
 

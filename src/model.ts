@@ -5,6 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { countGraph, type Counts } from './ir/count.js';
 import { ShapeError, type Graph } from './ir/graph.js';
 import { buildOnnx, concatChunks, needsExternalData, writeOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
@@ -16,7 +18,8 @@ import { applyWeights } from './weights/apply.js';
 import { readCheckpointFor } from './weights/checkpoint.js';
 import { fetchWeights, type FetchOptions } from './weights/hub.js';
 import { initWeights } from './weights/init.js';
-import { loadSafetensors } from './weights/safetensors.js';
+import { loadSafetensors, saveSafetensors } from './weights/safetensors.js';
+import { Trainer, type TrainerOptions } from './train/trainer.js';
 import { InputError, type HostTensor } from './weights/tensor.js';
 
 export interface CreateOptions {
@@ -67,7 +70,10 @@ export class Model {
   /** The full architecture: every parameter a checkpoint holds. */
   readonly fullGraph: Graph;
   readonly inputSize: [number, number];
+  /** The feature levels this model returns: every level, or the `outIndices` ones of a features-only model. */
   readonly featureInfo: FeatureInfo[];
+  /** Every feature level of the architecture (what `outIndices` index). */
+  readonly allFeatureInfo: FeatureInfo[];
   weights?: WeightMap;
 
   constructor(
@@ -80,13 +86,15 @@ export class Model {
   ) {
     this.inputSize = inputSize;
     this.fullGraph = this.graphAt(inputSize);
-    this.featureInfo = featureLevels(this.fullGraph);
+    this.allFeatureInfo = featureLevels(this.fullGraph);
     if (!outIndices) {
       this.graph = this.fullGraph;
+      this.featureInfo = this.allFeatureInfo;
     } else {
-      const bad = outIndices.filter((i) => !this.featureInfo[i]);
-      if (bad.length) throw new InputError(`${this.name} has feature levels 0..${this.featureInfo.length - 1}, not ${bad.join(', ')}`);
-      const levels = outIndices.map((i) => this.featureInfo[i]!);
+      const bad = outIndices.filter((i) => !this.allFeatureInfo[i]);
+      if (bad.length) throw new InputError(`${this.name} has feature levels 0..${this.allFeatureInfo.length - 1}, not ${bad.join(', ')}`);
+      const levels = outIndices.map((i) => this.allFeatureInfo[i]!);
+      this.featureInfo = levels;
       const values = levels.map((l) => this.fullGraph.featurePoints.find((f) => f.module === l.module)!.value);
       this.graph = this.fullGraph.prune(values, outIndices.map((i) => `feature${i}`));
     }
@@ -124,7 +132,7 @@ export class Model {
     if (size === undefined) return countGraph(this.graph);
     const g = this.graphAt(typeof size === 'number' ? [size, size] : size);
     if (!this.outIndices) return countGraph(g);
-    const values = this.outIndices.map((i) => g.featurePoints.find((f) => f.module === this.featureInfo[i]!.module)!.value);
+    const values = this.outIndices.map((i) => g.featurePoints.find((f) => f.module === this.allFeatureInfo[i]!.module)!.value);
     return countGraph(g.prune(values, this.outIndices.map((i) => `feature${i}`)));
   }
 
@@ -141,15 +149,17 @@ export class Model {
   /**
    * Load any supported checkpoint (safetensors, PyTorch .pth, PaddleClas .pdparams), mapping its keys with
    * `scheme` (default: detected from the keys). As timm does, a classifier of another width is left
-   * freshly initialised, and a 3-channel first conv is adapted to `inChans`.
+   * freshly initialised, and a 3-channel first conv is adapted to `inChans`. Synchronous, like loadSafetensors.
    */
-  async loadCheckpoint(path: string, scheme?: KeyScheme): Promise<this> {
-    const { tensors, unmapped } = await readCheckpointFor(this.fullGraph, path, scheme);
+  loadCheckpoint(path: string, scheme?: KeyScheme): this {
+    const { tensors, unmapped } = readCheckpointFor(this.fullGraph, path, scheme);
     if (unmapped.length) {
       throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
     }
     const classifier = `${this.cfg.classifier}.`;
-    const resetHead = this.numClasses !== this.cfg.numClasses;
+    // timm's rule: a classifier of another width is re-initialised; one that fits (a fine-tuned checkpoint) loads.
+    const head = tensors.get(`${this.cfg.classifier}.weight`);
+    const resetHead = this.numClasses !== (head ? head.shape[0] : this.cfg.numClasses);
     const first = tensors.get(`${this.cfg.firstConv}.weight`);
     if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
     this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => k.startsWith(classifier) } : {});
@@ -159,21 +169,28 @@ export class Model {
   /** The registry's pretrained weights for this config: from the cache, else downloaded into it. */
   async loadPretrained(o: FetchOptions = {}): Promise<this> {
     const source = this.cfg.weights;
-    if (!source) throw new InputError(`${this.name}.${this.cfg.tag} has no pretrained weights (timm publishes none); pass --weights FILE`);
+    if (!source) throw new InputError(`${this.name}.${this.cfg.tag} has no pretrained weights (timm publishes none); load a checkpoint file instead`);
     const path = await fetchWeights(source, o);
     // Hub files are timm-keyed safetensors; direct URLs carry their source's key scheme.
     return this.loadCheckpoint(path, source.hfHubId ? 'timm' : source.keys);
   }
 
-  /** Deterministic He-uniform weights and identity BatchNorm (for export/bench without a checkpoint). */
+  /**
+   * Deterministic He-uniform weights and identity BatchNorm: training from scratch, or export/bench without a
+   * checkpoint. The only way to random weights: a model never runs on them unasked.
+   */
   initWeights(seed = 0): this {
     this.weights = initWeights(this.fullGraph, seed);
     return this;
   }
 
   private requireWeights(): WeightMap {
-    if (!this.weights) this.initWeights();
-    return this.weights!;
+    if (!this.weights) {
+      throw new InputError(
+        `${this.name} has no weights: load them (model.loadSafetensors(FILE), model.loadCheckpoint(FILE), or createModel(name, { pretrained: true })), or call model.initWeights() to use random weights on purpose`,
+      );
+    }
+    return this.weights;
   }
 
   metadata(): Record<string, string> {
@@ -199,15 +216,21 @@ export class Model {
   /**
    * An ONNX Runtime session on this model. The graph goes through a temporary ONNX file with external data,
    * which ONNX Runtime loads with fewer copies than model bytes: for ResNet-50, peak RSS 662 → 465 MB and
-   * session creation 240 → 100 ms (bench/load.ts). Where no temporary file can be written, models under 2 GB
-   * fall back to bytes.
+   * session creation 240 → 100 ms (bench/load.ts). Folded weights stream to that file one tensor at a time.
+   * With `releaseWeights` (one-shot use, as the CLI's infer/predict/eval), the model lets go of its weights once
+   * they are in the file and before ONNX Runtime loads it, so the peak is about ONNX Runtime's alone; the model
+   * has no weights afterwards. Where no temporary file can be written, models under 2 GB fall back to bytes.
    */
-  async createSession(opts: SessionOptions & ExportOptions = {}): Promise<Session> {
+  async createSession(opts: SessionOptions & ExportOptions & { releaseWeights?: boolean } = {}): Promise<Session> {
     let dir: string | undefined;
     try {
       dir = mkdtempSync(join(tmpdir(), 'tsimm-'));
       const path = join(dir, 'model.onnx');
-      writeOnnx(path, this.graph, this.requireWeights(), { ...opts, external: true });
+      this.writeSessionFile(path, opts);
+      if (opts.releaseWeights) {
+        this.weights = undefined;
+        await collectGarbage();
+      }
       return await createSession(path, opts);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -218,6 +241,11 @@ export class Model {
       // ONNX Runtime has read (or mapped) the files by now; removal is best effort.
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Not inlined into createSession: its frame (and the references it held) is gone when that collects garbage. */
+  private writeSessionFile(path: string, opts: ExportOptions): void {
+    writeOnnx(path, this.graph, this.requireWeights(), { ...opts, external: true });
   }
 
   /** Feature maps of a features-only model, by level: [N, C, H/r, W/r] each. */
@@ -250,6 +278,33 @@ export class Model {
       if (own) await sess.release();
     }
   }
+
+  /**
+   * A trainer on this model's weights, which it updates in place: after training, `saveSafetensors`, `run` and
+   * `exportOnnx` see the trained values. The batch size is free; the spatial size is the model's `inputSize`.
+   */
+  trainer(o: TrainerOptions = {}): Trainer {
+    if (this.outIndices) throw new InputError(`${this.name} was created with featuresOnly: train the full model (features-only training is not supported yet)`);
+    return new Trainer(this.fullGraph, this.requireWeights(), o);
+  }
+
+  /** Save the weights as float32 safetensors with timm's keys (loadable by timm and by `loadCheckpoint`). */
+  saveSafetensors(path: string): void {
+    saveSafetensors(path, this.stateDict(), { format: 'pt' });
+  }
+}
+
+let gc: (() => void) | undefined;
+/**
+ * A full collection, so released weights are gone before ONNX Runtime allocates (its memory is invisible to V8).
+ * Run from a fresh task: a collection on the stack that passed the weights along can still see them.
+ */
+function collectGarbage(): Promise<void> {
+  if (!gc) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+  }
+  return new Promise((resolve) => setImmediate(() => (gc!(), resolve())));
 }
 
 /** One level per reduction (the last stage output at each), like timm's feature_info. */

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { fromRgba, normalize, resolvePreprocess, transformImage } from '../src/data/transforms.js';
@@ -17,6 +17,7 @@ import { createModel } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { buildWeb } from '../web/build.js';
 import { REPO } from './helpers/fixtures.js';
+import { describeOrSkip } from './helpers/skip.js';
 
 const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
 const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
@@ -109,7 +110,7 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return d / Math.max(1, m);
 };
 
-describe('in Chromium', { skip: NO_CHROMIUM }, () => {
+describeOrSkip('in Chromium', NO_CHROMIUM, () => {
   it('wasm: same preprocessed tensor (exactly) and the same logits as onnxruntime-node', async (t) => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--disable-gpu'] });
     try {

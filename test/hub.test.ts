@@ -18,12 +18,15 @@ const body = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7919) & 0xff);
 before(async () => {
   server = await startServer();
 });
+const roots: string[] = [];
 after(async () => {
   await server.close();
-  rmSync(root, { recursive: true, force: true });
+  // Every test's directory, not only the last one's.
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'tsimm-hub-'));
+  roots.push(root);
   process.env['HF_ENDPOINT'] = server.url;
   process.env['HF_HUB_CACHE'] = join(root, 'hub');
   process.env['TSIMM_CACHE'] = join(root, 'tsimm');

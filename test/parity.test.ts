@@ -4,16 +4,17 @@
  * shapes and order exactly those of timm's state_dict.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { createModel } from '../src/model.js';
 import { listModels } from '../src/models/index.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { fixtureNames, loadFixture, NO_SHARED, relError } from './helpers/fixtures.js';
+import { describeOrSkip } from './helpers/skip.js';
 
 const registered = new Set(listModels('*'));
 const fixtures = NO_SHARED ? [] : fixtureNames().filter((n) => registered.has(n));
 
-describe('fixture weights v1 helper', { skip: NO_SHARED }, () => {
+describeOrSkip('fixture weights v1 helper', NO_SHARED, () => {
   it('reproduces the README check values and the shared input', async () => {
     const { uniform, fixtureInput } = await import('./helpers/fixtures.js');
     const u = uniform('conv1.weight', 2, 0);
@@ -27,7 +28,7 @@ describe('fixture weights v1 helper', { skip: NO_SHARED }, () => {
   });
 });
 
-describe('parity with timm fixtures', { skip: NO_SHARED }, () => {
+describeOrSkip('parity with timm fixtures', NO_SHARED, () => {
   for (const name of fixtures) {
     it(name, async (t) => {
       const f = loadFixture(name);

@@ -15,6 +15,7 @@ import { resolveModel } from '../src/models/index.js';
 import { readNpy } from '../src/weights/npy.js';
 import { InputError } from '../src/weights/tensor.js';
 import { NO_SHARED, SHARED } from './helpers/fixtures.js';
+import { describeOrSkip } from './helpers/skip.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-pre-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,7 +34,7 @@ function configOf(p: Pipeline): PreprocessConfig {
     : { ...base, backend: 'cv2', cropPct: p.size / p.crop_pct_or_short, resizeShort: p.crop_pct_or_short, exifRotate: true };
 }
 
-describe('parity with the reference pipelines on the shared photos', { skip: NO_SHARED }, () => {
+describeOrSkip('parity with the reference pipelines on the shared photos', NO_SHARED, () => {
   const index = NO_SHARED ? { images: {}, pipelines: {} } : JSON.parse(readFileSync(join(SHARED, 'data/preprocess/index.json'), 'utf8'));
   for (const [file, info] of Object.entries<{ pipelines: string[]; exif_orientation: number }>(index.images)) {
     it(`${file}${info.exif_orientation !== 1 ? ` (EXIF orientation ${info.exif_orientation})` : ''}`, async (t) => {

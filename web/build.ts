@@ -3,7 +3,9 @@
  * page maps to its own copy (import map or bundler). `npm run build:web` writes dist/web/tsimm-web.js.
  */
 import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 export async function buildWeb(outfile = 'dist/web/tsimm-web.js'): Promise<string> {
   await build({
@@ -19,4 +21,31 @@ export async function buildWeb(outfile = 'dist/web/tsimm-web.js'): Promise<strin
   return outfile;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await buildWeb(process.argv[2]);
+/**
+ * Type declarations for `tsimm/web` (package.json points its `types` at `<dir>/types/web/tsimm-web.d.ts`): the
+ * entry and the src files it imports, emitted by tsc so they cannot drift from the code.
+ */
+export function buildWebTypes(outDir = 'dist/web/types'): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const program = ts.createProgram([join(root, 'web/tsimm-web.ts')], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: true,
+    declaration: true,
+    emitDeclarationOnly: true,
+    rootDir: root,
+    outDir,
+    types: [],
+  });
+  const r = program.emit();
+  const errors = ts.getPreEmitDiagnostics(program).concat(r.diagnostics).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (errors.length) throw new Error(ts.formatDiagnostics(errors, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' }));
+  return join(outDir, 'web/tsimm-web.d.ts');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const out = await buildWeb(process.argv[2]);
+  buildWebTypes(join(dirname(out), 'types'));
+}

@@ -10,6 +10,7 @@ import type { PretrainedCfg } from '../src/models/types.js';
 
 export { fromRgba, normalize, resolvePreprocess, transformImage };
 export type { PreprocessConfig, PretrainedCfg };
+export { loadTrainer, TrainEngine, TrainError, type BundleSpec, type EngineOptions, type StepResult, type Targets, type WebTrainerOptions } from './train.js';
 
 /** RGBA pixels → the normalized float32 [3, H, W] tensor the model expects. */
 export function preprocessRgba(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, config: PreprocessConfig): Float32Array {

@@ -1,13 +1,13 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
 import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { allEntries } from '../models/index.js';
 import { benchModel, formatBench, machineInfo, markdownBench, PROTOCOL, type BenchRow, type MachineInfo, type Precision } from '../tasks/bench.js';
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../tasks/quantize.js';
-import { buildReport } from '../tasks/report.js';
+import { buildReport, readBenchResults } from '../tasks/report.js';
 import { createSession } from '../runtime/session.js';
 import { writeChunksAtomic } from '../onnx/export.js';
 import { classify } from '../tasks/classify.js';
@@ -18,7 +18,9 @@ import { saveSafetensors } from '../weights/safetensors.js';
 import { formatVerify, loadSeeds, summarize, verifySeeds, DEFAULT_SEEDS } from '../tasks/verify.js';
 import { readNpy, writeNpy } from '../weights/npy.js';
 import { InputError } from '../weights/tensor.js';
+import { grad } from './grad.js';
 import { int, log, required, str, UsageError, type Command, type Values } from './args.js';
+import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -39,8 +41,15 @@ function scheme(v: Values): KeyScheme | undefined {
 /** --weights FILE, else the registry's pretrained weights when `pretrained` (cache, else download). */
 async function withWeights(model: Model, v: Values, pretrained: boolean): Promise<void> {
   const file = str(v, 'weights');
-  if (file) await model.loadCheckpoint(file, scheme(v));
-  else if (pretrained) await model.loadPretrained({ onProgress: stderrProgress() });
+  if (file) model.loadCheckpoint(checkInputFile(file, '--weights'), scheme(v));
+  else if (pretrained) {
+    try {
+      await model.loadPretrained({ onProgress: stderrProgress() });
+    } catch (e) {
+      if (e instanceof InputError) throw new InputError(`${e.message}; or pass --weights FILE`);
+      throw e;
+    }
+  }
 }
 
 /** Where the weights come from, for every command that runs a model. */
@@ -68,7 +77,8 @@ function imagesIn(dir: string): string[] {
   try {
     names = readdirSync(dir, { recursive: true }) as string[];
   } catch (e) {
-    throw new InputError(`cannot read ${dir}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read the directory ${dir}: ${code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is a file' : (e as Error).message}`);
   }
   const files = names.filter((f) => /\.(jpe?g|png|webp|gif|tiff?|bmp)$/i.test(f)).sort().map((f) => join(dir, f));
   if (!files.length) throw new InputError(`${dir} holds no images`);
@@ -93,6 +103,7 @@ function triple(v: Values, key: string): [number, number, number] | undefined {
   if (x === undefined) return undefined;
   const n = x.split(',').map(Number);
   if (n.length !== 3 || n.some((d) => !Number.isFinite(d))) throw new UsageError(`--${key} takes three numbers, like 0.485,0.456,0.406`);
+  if (key === 'std' && n.some((d) => d <= 0)) throw new UsageError(`--std takes three positive numbers (it divides), got ${x}`);
   return n as [number, number, number];
 }
 
@@ -136,6 +147,10 @@ const list: Command = {
     const source = str(v, 'source');
     if (source && source !== 'timm' && source !== 'paddleclas') throw new UsageError(`--source must be timm or paddleclas, got "${source}"`);
     const names = listModels(p[0] ?? '*', { source: source as 'timm' | 'paddleclas' | undefined, family: str(v, 'family'), pretrained: !!v['pretrained'] });
+    if (!names.length && !v['json']) {
+      process.stderr.write(`tsimm list: no model matches "${p[0] ?? '*'}"${source || str(v, 'family') ? ' with these filters' : ''}; try a wildcard, like '*${(p[0] ?? '').replace(/\*/g, '')}*'\n`);
+      return 1;
+    }
     out(v['json'] ? json(names) : names.join('\n'));
     return names.length ? 0 : 1;
   },
@@ -213,14 +228,21 @@ const infer: Command = {
   },
   async run(p, v) {
     const name = oneName(p);
-    const input = readNpy(required(v, 'input', 'the .npy batch to run'));
-    const output = required(v, 'output', 'the .npy file to write');
+    const input = readNpy(checkInputFile(required(v, 'input', 'the .npy batch to run'), '--input'));
+    const output = checkOutputFile(required(v, 'output', 'the .npy file to write'), '--output', 'logits.npy');
     if (input.shape.length !== 4) throw new InputError(`${str(v, 'input')} has shape (${input.shape.join(', ')}); infer needs a 4-D float32 NCHW batch [N, 3, H, W]`);
     const [, ch, h, w] = input.shape as [number, number, number, number];
-    const model = createModel(name, { inputSize: [h, w], inChans: ch });
+    if (ch !== 3) {
+      const nhwc = w === 3 || w === 1 || w === 4;
+      throw new InputError(
+        `${str(v, 'input')} has shape (${input.shape.join(', ')}); infer needs a float32 NCHW batch [N, 3, H, W]${nhwc ? `: this looks NHWC — transpose it to NCHW first (numpy: x.transpose(0, 3, 1, 2), giving (${[input.shape[0], w, ch, h].join(', ')}))` : ''}`,
+      );
+    }
+    const model = createModel(name, { inputSize: [h, w] });
     await withWeights(model, v, true);
     log(`running ${model.name} on [${input.shape.join(', ')}]`);
-    const session = await model.createSession({ threads: int(v, 'threads') });
+    // One-shot: the weights are let go once in the session's file (peak RSS about ONNX Runtime's own).
+    const session = await model.createSession({ threads: int(v, 'threads'), releaseWeights: true });
     try {
       const result = await model.run(input, session);
       writeNpy(output, v['features'] ? result.features : result.logits);
@@ -249,7 +271,7 @@ const exportCmd: Command = {
   },
   async run(p, v) {
     const name = oneName(p);
-    const output = required(v, 'output', 'where to write the .onnx file');
+    const output = checkOutputFile(required(v, 'output', 'where to write the .onnx file'), '--output', `${p[0]}.onnx`);
     const outIndices = str(v, 'out-indices')?.split(',').map(Number);
     const featuresOnly = !!v['features-only'] || !!outIndices;
     const model = createModel(name, { inputSize: sizeOpt(v), numClasses: int(v, 'num-classes'), featuresOnly, outIndices });
@@ -261,7 +283,9 @@ const exportCmd: Command = {
     const outputs = featuresOnly ? model.graph.outputs : v['features'] ? ['logits', 'features'] : ['logits'];
     const r = model.exportOnnx(output, { foldBatchNorm: !v['no-fold-bn'], float16: !!v['fp16'], external: !!v['external'], outputs });
     // The preprocessing a consumer (a browser page, another runtime) must apply, beside the model.
-    const sidecar = { model: model.name, tag: model.cfg.tag, inputSize: [model.inChans, ...model.inputSize], numClasses: model.numClasses, preprocess: resolvePreprocess(model.cfg, { size: model.inputSize }), outputs };
+    const weightsFile = str(v, 'weights');
+    const weights = weightsFile ?? (v['pretrained'] ? `${model.name}.${model.cfg.tag}` : 'random (initWeights)');
+    const sidecar = { model: model.name, tag: !weightsFile && v['pretrained'] ? model.cfg.tag : null, weights, inputSize: [model.inChans, ...model.inputSize], numClasses: model.numClasses, preprocess: resolvePreprocess(model.cfg, { size: model.inputSize }), outputs };
     writeChunksAtomic(`${output}.json`, [new TextEncoder().encode(json(sidecar))]);
     out(`${output}: ${(r.bytes / 1e6).toFixed(1)} MB${r.externalBytes ? ` + ${output}.data ${(r.externalBytes / 1e6).toFixed(1)} MB` : ''} (input [N, ${model.inChans}, ${model.inputSize.join(', ')}], opset 17); preprocessing in ${output}.json`);
     return 0;
@@ -279,6 +303,10 @@ const verify: Command = {
     const seeds = loadSeeds(str(v, 'seeds'));
     const pattern = p[0] ? new RegExp(`^${p[0].replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i') : undefined;
     const rows = verifySeeds(seeds, pattern ? (n) => pattern.test(n) : undefined);
+    if (!rows.length) {
+      process.stderr.write(`tsimm verify: no seed model matches "${p[0]}"\n`);
+      return 1;
+    }
     out(v['json'] ? json({ rows, summary: summarize(rows) }) : formatVerify(rows));
     return rows.some((r) => r.status === 'unexplained') ? 1 : 0;
   },
@@ -309,7 +337,9 @@ const convert: Command = {
   async run(p, v) {
     if (p.length !== 2) throw new UsageError('expected IN and OUT');
     const model = createModel(required(v, 'model', 'the architecture decides the key map and the shapes checked'));
-    await model.loadCheckpoint(p[0]!, scheme(v));
+    checkInputFile(p[0]!, 'IN');
+    checkOutputFile(p[1]!, 'OUT', 'model.safetensors');
+    model.loadCheckpoint(p[0]!, scheme(v));
     const tensors = model.stateDict();
     saveSafetensors(p[1]!, tensors, { format: 'pt', 'tsimm.model': model.name });
     out(`${p[1]}: ${tensors.size} tensors for ${model.name}`);
@@ -334,21 +364,22 @@ const predict: Command = {
     const [name, ...images] = p as [string, ...string[]];
     const model = createModel(name, { inputSize: sizeOpt(v) });
     await withWeights(model, v, true);
-    const session = await precisionSession(model, v);
-    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] && !session, session });
-    await session?.release();
+    const int8 = await precisionSession(model, v);
+    const session = int8 ?? (await model.createSession({ releaseWeights: true }));
+    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] && !int8, session });
+    await session.release();
     if (v['json']) {
       out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
     } else {
       const lines: string[] = [];
       for (const r of results) {
+        if (r.error) continue; // said once, on stderr
         lines.push(r.image);
-        if (r.error) lines.push(`  error: ${r.error}`);
         for (const [i, q] of (r.predictions ?? []).entries()) lines.push(`  ${i + 1}. ${(q.prob * 100).toFixed(2).padStart(6)}%  ${String(q.index).padStart(4)} ${q.wnid ?? ''}  ${q.label}`);
       }
-      out(lines.join('\n'));
+      if (lines.length) out(lines.join('\n'));
     }
-    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: ${r.image}: ${r.error}\n`);
+    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: ${r.error.includes(r.image) ? r.error : `${r.image}: ${r.error}`}\n`);
     return results.some((r) => r.error) ? 1 : 0;
   },
 };
@@ -370,23 +401,25 @@ const evalCmd: Command = {
   async run(p, v) {
     if (p.length !== 2) throw new UsageError('expected a model name and a directory');
     const classMapFile = str(v, 'class-map');
-    const data = listDataset(p[1]!, { labels: str(v, 'labels'), classMap: classMapFile ? readClassMap(classMapFile) : undefined });
+    const labels = str(v, 'labels');
+    if (labels) checkInputFile(labels, '--labels');
+    const data = listDataset(p[1]!, { labels, classMap: classMapFile ? readClassMap(checkInputFile(classMapFile, '--class-map')) : undefined });
     const model = createModel(p[0]!, { inputSize: sizeOpt(v) });
     await withWeights(model, v, true);
     const bar = process.stderr.isTTY
       ? (done: number, total: number, ips: number) =>
           process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
       : undefined;
-    const session = await precisionSession(model, v);
+    const session = (await precisionSession(model, v)) ?? (await model.createSession({ releaseWeights: true }));
     const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: preprocessFlags(v), weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
-    await session?.release();
+    await session.release();
     for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
     if (v['json']) out(json(r));
     else {
       const pp = r.preprocess;
       out(
         [
-          `${r.model} (${r.weights}) on ${r.evaluated} images (${r.failed.length} failed/skipped)`,
+          `${r.model} (${r.weights}): ${r.evaluated} of ${r.listed} images evaluated${r.failed.length ? `, ${r.failed.length} failed or skipped (listed above on stderr)` : ''}`,
           ` * Acc@1 ${r.top1.toFixed(3)} (${(100 - r.top1).toFixed(3)})  Acc@5 ${r.top5.toFixed(3)} (${(100 - r.top5).toFixed(3)})`,
           `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}`,
           `   ${r.imagesPerSecond.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`,
@@ -410,8 +443,9 @@ const preprocessCmd: Command = {
     const { cfg } = resolveModel(required(v, 'model', 'the model decides the pipeline'));
     const size = sizeOpt(v);
     const config = resolvePreprocess(cfg, { ...preprocessFlags(v), ...(size ? { size } : {}) });
+    const output = checkOutputFile(required(v, 'output', 'where to write the tensor'), '--output', 'x.npy');
     const data = await preprocessImage(p[0]!, config);
-    writeNpy(required(v, 'output', 'where to write the tensor'), { shape: [1, 3, ...config.size], data });
+    writeNpy(output, { shape: [1, 3, ...config.size], data });
     return 0;
   },
 };
@@ -434,7 +468,8 @@ const bench: Command = {
     family: { type: 'string', arg: 'NAME', help: 'every seed-page model of this family (resnet, res2net, resnest, regnet, efficientnet)' },
     seed: { type: 'boolean', help: 'every model of the seed pages' },
     'with-preprocess': { type: 'boolean', help: 'also time decode + preprocessing (images/s) on the --calib images or a generated photo' },
-    out: { type: 'string', arg: 'DIR', help: 'where results go (default bench/results/<machine>/<date>.json)' },
+    out: { type: 'string', arg: 'DIR', help: 'directory for the results file (default ./bench/results/<machine>/, named by date)' },
+    output: { type: 'string', short: 'o', arg: 'FILE.json', help: 'the results file itself (overrides --out)' },
     'no-save': { type: 'boolean', help: 'do not write the results file' },
     json: { type: 'boolean', help: 'print JSON' },
     markdown: { type: 'boolean', help: "print the seed pages' table layout" },
@@ -456,6 +491,10 @@ const bench: Command = {
     const batches = list_(v, 'batch', '1,4,8').map(Number);
     if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new UsageError('--batch takes positive integers');
     const calibDir = str(v, 'calib');
+    const outFile = str(v, 'output');
+    if (outFile && !v['no-save']) checkOutputFile(outFile, '--output', 'bench.json');
+    const outDir = str(v, 'out');
+    if (outDir && !outFile && !v['no-save']) checkOutputDir(outDir, '--out');
     const config = {
       batches,
       precisions,
@@ -476,11 +515,14 @@ const bench: Command = {
     if (v['with-preprocess']) preprocess = await benchPreprocess(names[0]!, config.calib);
     const result = { protocol: PROTOCOL, machine, date: new Date().toISOString(), config: { ...config, weights: undefined, log: undefined }, rows, preprocess };
     if (!v['no-save']) {
-      const dir = str(v, 'out') ?? join('bench', 'results', hostname().replace(/[^\w.-]/g, '_'));
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, `${result.date.slice(0, 19).replace(/:/g, '-')}.json`);
+      let file = outFile;
+      if (!file) {
+        const dir = outDir ?? join('bench', 'results', hostname().replace(/[^\w.-]/g, '_'));
+        mkdirSync(dir, { recursive: true });
+        file = join(dir, `${result.date.slice(0, 19).replace(/:/g, '-')}.json`);
+      }
       writeFileSync(file, json(result));
-      log(`results: ${file}`);
+      process.stderr.write(`tsimm bench: results saved to ${resolve(file)}\n`);
     }
     if (v['json']) out(json(result));
     else if (v['markdown']) out(markdownBench(rows, machine));
@@ -522,10 +564,10 @@ const quantize: Command = {
     json: { type: 'boolean', help: 'print JSON' },
   },
   async run(p, v) {
+    const output = checkOutputFile(required(v, 'output', 'where to write the int8 model'), '--output', `${p[0]}.int8.onnx`);
+    const method = oneOf(v, 'method', ['minmax', 'percentile'] as const) ?? 'minmax';
     const model = createModel(oneName(p), { inputSize: sizeOpt(v) });
     await withWeights(model, v, true);
-    const method = oneOf(v, 'method', ['minmax', 'percentile'] as const) ?? 'minmax';
-    const output = required(v, 'output', 'where to write the int8 model');
     const ranges = await calibrate(model, imageBatches(model, imagesIn(required(v, 'calib', 'calibration images decide the activation ranges'))), method);
     const bytes = int8Onnx(model, ranges);
     writeChunksAtomic(output, [bytes]);
@@ -548,15 +590,20 @@ const report: Command = {
   },
   async run(p, v) {
     if (!p.length) throw new UsageError('expected one or more bench result files');
+    const dir = checkOutputDir(required(v, 'output', 'the report directory'), '--output');
     const rows: BenchRow[] = [];
     let machine: MachineInfo | undefined;
     for (const f of p) {
       if (extname(f) !== '.json') throw new UsageError(`${f} is not a .json results file`);
-      const r = JSON.parse(readFileSync(f, 'utf8')) as { rows: BenchRow[]; machine: MachineInfo };
+      const r = readBenchResults(checkInputFile(f, 'results file'));
+      if ('skipped' in r) {
+        process.stderr.write(`tsimm report: skipped ${f}: ${r.skipped}\n`);
+        continue;
+      }
       rows.push(...r.rows);
       machine ??= r.machine;
     }
-    const dir = required(v, 'output', 'the report directory');
+    if (!rows.length) throw new InputError(`none of the ${p.length} files holds bench results (tsimm bench writes them)`);
     mkdirSync(dir, { recursive: true });
     const r = buildReport(rows, machine!, loadSeeds());
     writeFileSync(join(dir, 'report.md'), `${r.markdown}\n`);
@@ -567,6 +614,7 @@ const report: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
+  grad,
   bench,
   quantize,
   report,

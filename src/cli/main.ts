@@ -9,9 +9,18 @@ import { COMMANDS } from './commands.js';
 
 function helpText(name: string, c: Command): string {
   const opts = Object.entries(c.options)
-    .map(([k, o]) => `  --${k}${o.short ? `, -${o.short}` : ''}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`.padEnd(34) + o.help)
+    .map(([k, o]) => {
+      const head = `  --${k}${o.short ? `, -${o.short}` : ''}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`;
+      // A long option gets its help on the next line rather than running into it.
+      return head.length > 32 ? `${head}\n${' '.repeat(34)}${o.help}` : head.padEnd(34) + o.help;
+    })
     .join('\n');
   return `usage: tsimm ${name} ${c.usage}\n\n${c.summary}\n${opts ? `\noptions:\n${opts}\n${'  --help, -h'.padEnd(34)}show this help\n` : ''}`;
+}
+
+/** What a usage error prints after its message: the usage line and where the full help is. */
+function usageHint(name: string, c: Command): string {
+  return `usage: tsimm ${name} ${c.usage}\nRun \`tsimm ${name} --help\` for the options.\n`;
 }
 
 function mainHelp(): string {
@@ -42,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (e) {
-    process.stderr.write(`tsimm ${name}: ${(e as Error).message}\n${helpText(name, command)}`);
+    process.stderr.write(`tsimm ${name}: ${(e as Error).message}\n${usageHint(name, command)}`);
     return 2;
   }
   if (parsed.values['help']) {
@@ -54,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (err instanceof UsageError) {
-      process.stderr.write(`tsimm ${name}: ${err.message}\n${helpText(name, command)}`);
+      process.stderr.write(`tsimm ${name}: ${err.message}\n${usageHint(name, command)}`);
       return 2;
     }
     process.stderr.write(`tsimm ${name}: error: ${err.message}\n`);

@@ -42,6 +42,11 @@ export interface Initializer {
   name: string;
   dims: number[];
   data: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array;
+  /**
+   * Set on folded conv weights: `data` is a getter that folds on each read and keeps nothing, so a writer
+   * streaming initializers to a file holds one folded tensor at a time, not a second copy of the model.
+   */
+  lazy?: true;
 }
 
 export interface LoweredNode {
@@ -61,26 +66,46 @@ export interface Lowered {
 /** Attributes that opset 13+ takes as int64 input tensors instead. */
 const ATTR_AS_INPUT: Record<string, string> = { Split: 'split', Reshape: 'shape', ReduceSum: 'axes', Pad: 'pads' };
 
-function foldedConv(conv: Node, bn: Node, weights: WeightMap): { weight: Float32Array; bias: Float32Array } {
+/** BatchNorm folded into the conv before it: per output channel, weight × scale and a new bias. */
+function foldedConv(conv: Node, bn: Node, weights: WeightMap): { weight: () => Float32Array; bias: () => Float32Array } {
   const get = (name: string): Float32Array => {
     const w = weights.get(name);
     if (!w) throw new Error(`missing weight ${name}`);
     return w;
   };
-  const w = get(conv.params[0]!);
-  const convBias = conv.params[1] ? get(conv.params[1]) : undefined;
-  const [gamma, beta, mean, variance] = bn.params.map(get) as [Float32Array, Float32Array, Float32Array, Float32Array];
-  const eps = bn.attrs['epsilon'] as number;
-  const out = gamma.length;
-  const per = w.length / out;
-  const weight = new Float32Array(w.length);
-  const bias = new Float32Array(out);
-  for (let o = 0; o < out; o++) {
-    const scale = gamma[o]! / Math.sqrt(variance[o]! + eps);
-    for (let i = o * per; i < (o + 1) * per; i++) weight[i] = w[i]! * scale;
-    bias[o] = ((convBias ? convBias[o]! : 0) - mean[o]!) * scale + beta[o]!;
-  }
-  return { weight, bias };
+  const scales = (): Float32Array => {
+    const [gamma, , , variance] = bn.params.map(get) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const eps = bn.attrs['epsilon'] as number;
+    return Float32Array.from(gamma, (g, o) => g / Math.sqrt(variance[o]! + eps));
+  };
+  return {
+    weight: () => {
+      const w = get(conv.params[0]!);
+      const scale = scales();
+      const per = w.length / scale.length;
+      const weight = new Float32Array(w.length);
+      for (let o = 0; o < scale.length; o++) for (let i = o * per; i < (o + 1) * per; i++) weight[i] = w[i]! * scale[o]!;
+      return weight;
+    },
+    bias: () => {
+      const convBias = conv.params[1] ? get(conv.params[1]) : undefined;
+      const [, beta, mean] = bn.params.map(get) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      const scale = scales();
+      return Float32Array.from(scale, (sc, o) => ((convBias ? convBias[o]! : 0) - mean[o]!) * sc + beta[o]!);
+    },
+  };
+}
+
+/** An initializer whose data is computed on each read (see Initializer.lazy). */
+function lazyInitializer(name: string, dims: number[], make: () => Float32Array): Initializer {
+  return {
+    name,
+    dims,
+    lazy: true,
+    get data() {
+      return make();
+    },
+  };
 }
 
 export function lowerGraph(graph: Graph, weights: WeightMap, fold: boolean): Lowered {
@@ -117,8 +142,8 @@ export function lowerGraph(graph: Graph, weights: WeightMap, fold: boolean): Low
       const { weight, bias } = foldedConv(n, bn, weights);
       const wName = `${n.name}.weight`;
       const bName = `${n.name}.bias`;
-      initializers.push({ name: wName, dims: graph.params.get(n.params[0]!)!.shape, data: weight });
-      initializers.push({ name: bName, dims: [bias.length], data: bias });
+      initializers.push(lazyInitializer(wName, graph.params.get(n.params[0]!)!.shape, weight));
+      initializers.push(lazyInitializer(bName, [graph.params.get(bn.params[0]!)!.shape[0]!], bias));
       inputs.push(wName, bName);
       outputs = bn.outputs;
     } else {
@@ -161,7 +186,7 @@ function castAtBoundaries(graph: Graph, nodes: Lowered['nodes']): void {
   for (const o of graph.outputs) nodes.push({ op: 'Cast', name: `${o}:cast`, inputs: [`${o}:fp16`], outputs: [o], attrs: { to: FLOAT } });
 }
 
-function valueInfo(name: string, shape?: (number | 'N')[]): Message {
+export function valueInfo(name: string, shape?: (number | 'N')[]): Message {
   const tensorType = new Message().int(1, FLOAT);
   if (shape) {
     const dims = new Message();
@@ -174,7 +199,7 @@ function valueInfo(name: string, shape?: (number | 'N')[]): Message {
 /** Float-valued attributes (everything else numeric is an int). */
 const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
 
-function attribute(name: string, v: number | number[]): Message {
+export function attribute(name: string, v: number | number[]): Message {
   const m = new Message().string(1, name);
   if (Array.isArray(v)) {
     for (const x of v) m.int(8, x);
@@ -234,12 +259,13 @@ export interface OnnxModel {
 }
 
 /** Build the ONNX model. `externalLocation` forces external data (default: only above INLINE_LIMIT). */
-export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions & { externalLocation?: string } = {}): OnnxModel {
+export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions & { externalLocation?: string; externalSink?: (bytes: Uint8Array) => void } = {}): OnnxModel {
   let lowered = lowerGraph(graph, weights, opts.foldBatchNorm ?? true);
   if (opts.transform) lowered = opts.transform(lowered);
   const { nodes, initializers } = lowered;
   if (opts.float16) castAtBoundaries(graph, nodes);
-  const floatBytes = initializers.reduce((s, t) => s + (t.data instanceof Float32Array ? t.data.byteLength / (opts.float16 ? 2 : 1) : 0), 0);
+  const elements = (t: Initializer) => t.dims.reduce((a, b) => a * b, 1);
+  const floatBytes = initializers.reduce((s, t) => s + (t.lazy || t.data instanceof Float32Array ? (elements(t) * 4) / (opts.float16 ? 2 : 1) : 0), 0);
   const externalLocation = opts.externalLocation ?? (floatBytes > INLINE_LIMIT ? 'model.onnx.data' : undefined);
   const ext: Uint8Array[] = [];
   let extLength = 0;
@@ -259,26 +285,29 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
     g.message(1, m);
   }
   g.string(2, graph.inputs.length ? 'tsimm' : 'g');
+  // With a sink, external data goes out as each initializer is encoded (folded weights are then held one at a time).
+  const emit = (bytes: Uint8Array) => (opts.externalSink ? opts.externalSink(bytes) : ext.push(bytes));
   for (const t of initializers) {
     const m = new Message();
     for (const d of t.dims) m.int(1, d);
     let data: Uint8Array;
-    const integer = INTEGER_TYPES.find(([cls]) => t.data instanceof cls);
+    const td = t.data; // read once: lazy initializers compute on each read
+    const integer = INTEGER_TYPES.find(([cls]) => td instanceof cls);
     if (integer) {
       m.int(2, integer[1]);
-      data = bytesOf(t.data);
-    } else if (opts.float16 && t.data instanceof Float32Array) {
+      data = bytesOf(td);
+    } else if (opts.float16 && td instanceof Float32Array) {
       m.int(2, FLOAT16);
-      data = bytesOf(toHalf(t.data));
+      data = bytesOf(toHalf(td));
     } else {
       m.int(2, FLOAT);
-      data = bytesOf(t.data);
+      data = bytesOf(td);
     }
     m.string(8, t.name);
-    if (externalLocation && t.data instanceof Float32Array && data.byteLength >= 1024) {
+    if (externalLocation && td instanceof Float32Array && data.byteLength >= 1024) {
       const pad = (64 - (extLength % 64)) % 64;
       if (pad) {
-        ext.push(new Uint8Array(pad));
+        emit(new Uint8Array(pad));
         extLength += pad;
       }
       const entry = (k: string, v: string) => new Message().string(1, k).string(2, v);
@@ -286,7 +315,7 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
       m.message(13, entry('offset', String(extLength)));
       m.message(13, entry('length', String(data.byteLength)));
       m.int(14, 1); // EXTERNAL
-      ext.push(data);
+      emit(data);
       extLength += data.byteLength;
     } else {
       m.bytes(9, data);
@@ -330,10 +359,7 @@ export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) off += writeSync(fd, c, off, Math.min(c.byteLength - off, 1 << 30));
-    }
+    for (const c of chunks) writeAll(fd, c);
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
@@ -357,8 +383,34 @@ export function needsExternalData(graph: Graph, float16 = false): boolean {
 /** Write `path` (and `path.data` when weights are external). Nothing is left half-written on failure. */
 export function writeOnnx(path: string, graph: Graph, weights: WeightMap, opts: ExportOptions & { external?: boolean } = {}): OnnxModel {
   const location = opts.external || needsExternalData(graph, opts.float16) ? `${basename(path)}.data` : undefined;
-  const model = buildOnnx(graph, weights, { ...opts, externalLocation: location });
-  if (model.external) writeChunksAtomic(`${path}.data`, model.external.chunks);
+  if (!location) {
+    const model = buildOnnx(graph, weights, opts);
+    writeChunksAtomic(path, model.chunks);
+    return model;
+  }
+  // External data is streamed to the file as it is encoded: no folded copy of the whole model is ever held.
+  const dataPath = `${path}.data`;
+  const tmp = `${dataPath}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  let model: OnnxModel;
+  try {
+    model = buildOnnx(graph, weights, { ...opts, externalLocation: location, externalSink: (c) => writeAll(fd, c) });
+    closeSync(fd);
+    renameSync(tmp, dataPath);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
   writeChunksAtomic(path, model.chunks);
   return model;
+}
+
+function writeAll(fd: number, c: Uint8Array): void {
+  let off = 0;
+  while (off < c.byteLength) off += writeSync(fd, c, off, Math.min(c.byteLength - off, 1 << 30));
 }

@@ -14,12 +14,22 @@ export interface SessionOptions {
 
 export type Session = ort.InferenceSession;
 
+/**
+ * ONNX Runtime's own log (coloured `[W:onnxruntime:...]` lines on stderr) is off below errors: its warnings are
+ * about graph rewrites we chose, not actionable for a user. TSIMM_ORT_LOG=verbose|info|warning brings them back.
+ */
+const ORT_LOG_LEVELS = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
+type OrtLogLevel = keyof typeof ORT_LOG_LEVELS;
+const ortLog: OrtLogLevel = (process.env['TSIMM_ORT_LOG'] as OrtLogLevel | undefined) ?? 'error';
+if (ortLog in ORT_LOG_LEVELS) ort.env.logLevel = ortLog;
+
 export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: o.threads ?? availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: o.optimization ?? 'all',
     executionMode: 'sequential',
+    logSeverityLevel: ORT_LOG_LEVELS[ortLog] ?? 3,
   };
   if (o.optimizedModelPath) opts.optimizedModelFilePath = o.optimizedModelPath;
   return opts;

@@ -56,17 +56,28 @@ export function listDataset(dir: string, o: { labels?: string; classMap?: Map<st
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new InputError(`cannot read ${dir}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read the directory ${dir}: ${code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is a file' : (e as Error).message}`);
   }
   const samples: Sample[] = [];
   if (o.labels) {
-    const text = readFileSync(o.labels, 'utf8');
-    for (const line of text.split('\n').map((l) => l.trim())) {
+    let text: string;
+    try {
+      text = readFileSync(o.labels, 'utf8');
+    } catch (e) {
+      throw new InputError(`cannot read the labels file ${o.labels}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    for (const [n, raw] of text.split('\n').entries()) {
+      const line = raw.trim();
       if (!line || /^ImageId,/i.test(line)) continue;
       // `file label`, `file,label` or LOC_val_solution.csv's `ImageId,wnid x y x y ...`.
       const [file, rest] = line.includes(',') ? [line.slice(0, line.indexOf(',')), line.slice(line.indexOf(',') + 1)] : line.split(/\s+/, 2);
-      const label = rest!.trim().split(/\s+/)[0]!;
+      const label = rest?.trim().split(/\s+/)[0];
+      if (!file || !label) throw new InputError(`${o.labels}:${n + 1}: expected "file label" (label an index or a wnid), got "${line.slice(0, 80)}"`);
       const target = classIndex(label, o.classMap);
+      if (target === undefined && !o.classMap && !/^n\d{8}$/.test(label)) {
+        throw new InputError(`${o.labels}:${n + 1}: "${label}" is neither a class index nor an ImageNet wnid (line "${line.slice(0, 80)}")`);
+      }
       const path = [join(dir, file!), join(dir, `${file}.JPEG`)].find((p) => {
         try {
           return statSync(p).isFile();
@@ -105,6 +116,8 @@ export interface EvalResult {
   weights: string;
   preprocess: PreprocessConfig;
   layout: Dataset['layout'];
+  /** Files listed: evaluated + failed (unreadable images, unlabelled entries). */
+  listed: number;
   evaluated: number;
   top1: number;
   top5: number;
@@ -126,7 +139,7 @@ export interface EvalOptions {
 
 export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {}): Promise<EvalResult> {
   const samples = o.limit ? data.samples.slice(0, o.limit) : data.samples;
-  if (!samples.length) throw new InputError('no images to evaluate');
+  if (!samples.length) throw new InputError(`no images to evaluate${data.skipped.length ? ` (${data.skipped.length} entries skipped; first: ${data.skipped[0]!.file}: ${data.skipped[0]!.error})` : ''}`);
   const config = resolvePreprocess(model.cfg, { size: model.inputSize, ...o.preprocess });
   const target = new Map(samples.map((s) => [s.file, s.target]));
   const session = o.session ?? (await model.createSession());
@@ -163,6 +176,7 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
     weights: o.weights ?? `${model.name}.${model.cfg.tag}`,
     preprocess: config,
     layout: data.layout,
+    listed: samples.length + data.skipped.length,
     evaluated: n,
     top1: (100 * c1) / n,
     top5: (100 * c5) / n,

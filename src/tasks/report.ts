@@ -5,6 +5,61 @@
 import type { BenchRow, MachineInfo } from './bench.js';
 import { createModel } from '../model.js';
 import type { SeedRow } from './verify.js';
+import { readFileSync } from 'node:fs';
+import { InputError } from '../weights/tensor.js';
+
+/**
+ * One results file for `report`: today's `tsimm bench` output ({ machine, rows }), or the earlier per-model
+ * layout ({ model, inputSize, machine, results: [{ batch, meanMs, ... }] }). Other JSON (bench/load.ts's memory
+ * results) is `{ skipped: reason }`; unreadable files throw naming the file.
+ */
+export function readBenchResults(file: string): { rows: BenchRow[]; machine: MachineInfo } | { skipped: string } {
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new InputError(`${file} is not readable JSON (${(e as Error).message})`);
+  }
+  const o = (j ?? {}) as Record<string, unknown>;
+  const m = (o['machine'] ?? {}) as Record<string, unknown>;
+  const machine: MachineInfo = {
+    cpu: String(m['cpu'] ?? 'unknown CPU'),
+    cores: Number(m['cores'] ?? 0),
+    isa: Array.isArray(m['isa']) ? (m['isa'] as string[]) : [],
+    os: String(m['os'] ?? ''),
+    node: String(m['node'] ?? ''),
+    onnxruntime: String(m['onnxruntime'] ?? (m['ort'] as Record<string, string> | undefined)?.['node'] ?? ''),
+    executionProvider: String(m['executionProvider'] ?? 'cpu'),
+    threads: Number(m['threads'] ?? m['cores'] ?? 0),
+  };
+  const isRow = (r: unknown) => typeof r === 'object' && r !== null && typeof (r as BenchRow).model === 'string' && Number.isFinite((r as BenchRow).batch) && Number.isFinite((r as BenchRow).meanMs);
+  if (Array.isArray(o['rows'])) {
+    const rows = o['rows'] as BenchRow[];
+    if (!rows.some(isRow)) return { skipped: 'its "rows" are not latency results (no model, batch and meanMs)' };
+    if (!rows.every(isRow)) throw new InputError(`${file}: "rows" holds entries without model, batch and meanMs`);
+    return { rows: rows.map((r) => ({ ...r, precision: r.precision ?? 'fp32' })), machine };
+  }
+  if (typeof o['model'] === 'string' && Array.isArray(o['results'])) {
+    const size = (Array.isArray(o['inputSize']) ? o['inputSize'] : [224, 224]) as [number, number];
+    const rows = (o['results'] as Record<string, number>[]).map((r) => ({
+      model: o['model'] as string,
+      precision: 'fp32' as const,
+      batch: r['batch']!,
+      inputSize: size,
+      cropSize: size[0],
+      resizeShort: size[0],
+      runs: r['runs'] ?? 0,
+      meanMs: r['meanMs']!,
+      p50Ms: r['p50Ms'] ?? r['meanMs']!,
+      p95Ms: r['p95Ms'] ?? r['meanMs']!,
+      imagesPerSecond: r['imagesPerSecond'] ?? r['imagesPerS'] ?? 0,
+      gflopsPerSecond: r['gflopsPerSecond'] ?? r['gflopsPerS'] ?? 0,
+    }));
+    if (!rows.every(isRow)) throw new InputError(`${file}: "results" holds entries without batch and meanMs`);
+    return { rows, machine };
+  }
+  return { skipped: 'not bench latency results (no "rows"; tsimm bench writes them)' };
+}
 
 export interface Point {
   label: string;

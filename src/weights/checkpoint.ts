@@ -59,17 +59,17 @@ export function loadPdparams(path: string): Map<string, HostTensor> {
   return out;
 }
 
-/** Tensors of a checkpoint file under its own keys. */
-export async function readCheckpoint(path: string): Promise<{ format: CheckpointFormat; tensors: Map<string, HostTensor> }> {
+/** Tensors of a checkpoint file under its own keys (synchronous, like every loader). */
+export function readCheckpoint(path: string): { format: CheckpointFormat; tensors: Map<string, HostTensor> } {
   const format = detectFormat(path);
   if (format === 'safetensors') return { format, tensors: loadSafetensors(path) };
-  if (format === 'pth') return { format, tensors: await loadTorch(path) };
+  if (format === 'pth') return { format, tensors: loadTorch(path) };
   return { format, tensors: loadPdparams(path) };
 }
 
 /** Tensors of a checkpoint under our keys for `graph` (not yet checked: applyWeights does that). */
-export async function readCheckpointFor(graph: Graph, path: string, scheme?: KeyScheme): Promise<{ tensors: Map<string, HostTensor>; unmapped: string[]; scheme: KeyScheme }> {
-  const { tensors } = await readCheckpoint(path);
+export function readCheckpointFor(graph: Graph, path: string, scheme?: KeyScheme): { tensors: Map<string, HostTensor>; unmapped: string[]; scheme: KeyScheme } {
+  const { tensors } = readCheckpoint(path);
   const s = scheme ?? detectScheme([...tensors.keys()]);
   const mapped = mapKeys(tensors, s, graph);
   return { ...mapped, scheme: s };

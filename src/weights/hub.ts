@@ -99,7 +99,7 @@ async function download(url: string, incomplete: string, dest: string, expected:
   try {
     res = await fetch(url, { headers, redirect: 'follow' });
   } catch (e) {
-    throw new InputError(`cannot download ${label} from ${url}: ${(e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message}; check the network, or set TSIMM_OFFLINE=1 and pass --weights FILE`);
+    throw new InputError(`cannot download ${label} from ${url}: ${(e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message}; check the network (or use a local file with TSIMM_OFFLINE=1)`);
   }
   if (res.status === 416 && have > 0 && expected.size === have) {
     // Already complete: fall through to verification.
@@ -147,7 +147,7 @@ export async function hubFile(repo: string, file: string, o: FetchOptions = {}):
   const cached = cachedHubFile(repo, file, 'main', cache);
   if (cached) return cached;
   if (o.offline ?? isOffline()) {
-    throw new InputError(`${repo}/${file} is not in the cache (${cache}) and downloads are off (TSIMM_OFFLINE/HF_HUB_OFFLINE); pull it online first or pass --weights FILE`);
+    throw new InputError(`${repo}/${file} is not in the cache (${cache}) and downloads are off (TSIMM_OFFLINE/HF_HUB_OFFLINE); pull it online first`);
   }
   const url = `${hubEndpoint()}/${repo}/resolve/main/${file}`;
   const root = join(cache, repoFolder(repo));
@@ -164,7 +164,7 @@ export async function hubFile(repo: string, file: string, o: FetchOptions = {}):
     commit = head.headers.get('x-repo-commit') ?? undefined;
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw new InputError(`cannot reach ${hubEndpoint()} for ${repo}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; set HF_ENDPOINT for a mirror or TSIMM_OFFLINE=1 with --weights FILE`);
+    throw new InputError(`cannot reach ${hubEndpoint()} for ${repo}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; set HF_ENDPOINT for a mirror, or TSIMM_OFFLINE=1 with a local file`);
   }
   const sha = etag && /^[0-9a-f]{64}$/i.test(etag) ? etag : undefined;
   const blobName = etag ?? createHash('sha256').update(url).digest('hex');
@@ -188,7 +188,7 @@ export async function urlFile(url: string, o: FetchOptions = {}): Promise<string
   const u = new URL(url);
   const dest = join(o.tsimmCache ?? tsimmCacheDir(), u.host.replace(/[^\w.-]/g, '_'), ...u.pathname.split('/').filter(Boolean));
   if (existsSync(dest)) return dest;
-  if (o.offline ?? isOffline()) throw new InputError(`${url} is not in the cache (${dest}) and downloads are off (TSIMM_OFFLINE); pass --weights FILE`);
+  if (o.offline ?? isOffline()) throw new InputError(`${url} is not in the cache (${dest}) and downloads are off (TSIMM_OFFLINE); pull it online first`);
   const hashPrefix = /-([a-f0-9]{8,})\.[a-z]+$/.exec(u.pathname)?.[1];
   await download(url, `${dest}.incomplete`, dest, { sha256: hashPrefix }, u.pathname.split('/').pop()!, o);
   return dest;

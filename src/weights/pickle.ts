@@ -164,10 +164,15 @@ export function unpickleNumpy(bytes: Uint8Array, what: string): unknown {
 }
 
 function guard<T>(f: () => T, what: string): T {
+  // pickleparser console.warns on integers past 2^53, which a hostile file can print by the thousand.
+  const warn = console.warn;
+  console.warn = () => {};
   try {
     return f();
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw new InputError(`${what} is not a readable pickle (${(e as Error).message}); the file may be truncated or not a checkpoint`);
+    throw new InputError(`${what} is not a readable pickle (${JSON.stringify((e as Error).message.slice(0, 80)).slice(1, -1)}); the file may be truncated or not a checkpoint`);
+  } finally {
+    console.warn = warn;
   }
 }

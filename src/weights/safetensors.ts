@@ -70,14 +70,17 @@ export function readSafetensorsIndex(path: string): SafetensorsIndex {
 }
 
 /** Widen one stored tensor to float32. */
-export function decodeFloat(dtype: string, raw: Uint8Array, name: string): Float32Array {
+export function decodeFloat(dtype: string, raw: Uint8Array, name: string, owned = false): Float32Array {
   const count = raw.byteLength / DTYPE_BYTES[dtype]!;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const out = new Float32Array(count);
+  // Allocated where needed: the F32 fast path must not hold a second, unused tensor-sized buffer.
+  let out = new Float32Array(0);
+  if (dtype !== 'F32' || raw.byteOffset % 4 !== 0) out = new Float32Array(count);
   switch (dtype) {
     case 'F32':
       // x64/arm64 are little-endian, like the file: copy instead of decoding element by element.
-      if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, count).slice();
+      // A buffer read for this tensor alone is used as is (no second copy while loading).
+      if (raw.byteOffset % 4 === 0) return owned ? new Float32Array(raw.buffer, raw.byteOffset, count) : new Float32Array(raw.buffer, raw.byteOffset, count).slice();
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
       return out;
     case 'F64':
@@ -127,7 +130,7 @@ export function loadSafetensors(path: string, filter?: (name: string) => boolean
       if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) continue;
       if (filter && !filter(name)) continue;
       const raw = readAt(fd, index.dataStart + e.begin, e.end - e.begin);
-      out.set(name, { shape: e.shape, data: decodeFloat(e.dtype, raw, name) });
+      out.set(name, { shape: e.shape, data: decodeFloat(e.dtype, raw, name, true) });
     }
   } finally {
     closeSync(fd);

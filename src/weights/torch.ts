@@ -4,7 +4,6 @@
  * storages). Tensors are gathered by shape/stride/offset into contiguous float32; fp16/bf16/f64 widen.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import yauzl from 'yauzl';
 import { readAt } from './fileio.js';
 import { decodeFloat } from './safetensors.js';
 import { PickleStream, storageFromPid, unpickleTorch, type StorageRef, type TensorRef } from './pickle.js';
@@ -19,37 +18,77 @@ interface Entry {
   size: number;
 }
 
-/** The central directory of a zip file, as name → data location (stored entries only). */
-async function zipEntries(path: string, fd: number): Promise<Map<string, Entry>> {
+/** The central directory of a zip file, as name → data location (stored entries only; zip64 too). Synchronous. */
+function zipEntries(path: string, fd: number): Map<string, Entry> {
   const fileSize = fstatSync(fd).size;
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false }, (err, z) => (err ? reject(err) : resolve(z!))),
-  ).catch((e: Error) => {
-    throw new InputError(`${path} is not a readable zip (${e.message}); the file may be truncated — download it again`);
-  });
+  const corrupt = (why: string) => new InputError(`${path} is not a readable zip (${why}); the file may be truncated — download it again`);
+  const tailLen = Math.min(fileSize, 0xffff + 22);
+  const tail = readAt(fd, fileSize - tailLen, tailLen);
+  const tv = new DataView(tail.buffer);
+  let eocd = -1;
+  for (let i = tailLen - 22; i >= 0; i--) {
+    if (tv.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw corrupt('no end of central directory record');
+  let count = tv.getUint16(eocd + 10, true);
+  let cdSize = tv.getUint32(eocd + 12, true);
+  let cdOffset = tv.getUint32(eocd + 16, true);
+  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    // zip64: a locator just before the record points at the zip64 end of central directory.
+    if (eocd < 20 || tv.getUint32(eocd - 20, true) !== 0x07064b50) throw corrupt('zip64 locator missing');
+    const at = Number(tv.getBigUint64(eocd - 12, true));
+    if (at + 56 > fileSize) throw corrupt('zip64 record points outside the file');
+    const z = new DataView(readAt(fd, at, 56).buffer);
+    if (z.getUint32(0, true) !== 0x06064b50) throw corrupt('bad zip64 end of central directory');
+    count = Number(z.getBigUint64(32, true));
+    cdSize = Number(z.getBigUint64(40, true));
+    cdOffset = Number(z.getBigUint64(48, true));
+  }
+  if (cdOffset + cdSize > fileSize || count * 46 > cdSize) throw corrupt('central directory outside the file');
+  const cd = readAt(fd, cdOffset, cdSize);
+  const v = new DataView(cd.buffer);
   const entries = new Map<string, Entry>();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      zip.on('entry', (e: yauzl.Entry) => {
-        try {
-          if (e.compressionMethod !== 0) throw new InputError(`${path}: entry ${e.fileName} is compressed; torch.save writes stored entries — re-save the checkpoint with torch.save`);
-          const header = readAt(fd, e.relativeOffsetOfLocalHeader, 30);
-          const view = new DataView(header.buffer);
-          if (view.getUint32(0, true) !== 0x04034b50) throw new InputError(`${path}: entry ${e.fileName} has no local header; the zip is corrupt`);
-          const offset = e.relativeOffsetOfLocalHeader + 30 + view.getUint16(26, true) + view.getUint16(28, true);
-          if (offset + e.compressedSize > fileSize) throw new InputError(`${path}: entry ${e.fileName} points outside the file; the zip is corrupt or truncated`);
-          entries.set(e.fileName, { offset, size: e.compressedSize });
-          zip.readEntry();
-        } catch (err) {
-          reject(err);
-        }
-      });
-      zip.on('end', () => resolve());
-      zip.on('error', (err: Error) => reject(new InputError(`${path}: ${err.message}`)));
-      zip.readEntry();
-    });
-  } finally {
-    zip.close();
+  const decoder = new TextDecoder();
+  let p = 0;
+  for (let n = 0; n < count; n++) {
+    if (p + 46 > cdSize || v.getUint32(p, true) !== 0x02014b50) throw corrupt(`central directory entry ${n} is damaged`);
+    const method = v.getUint16(p + 10, true);
+    let size = v.getUint32(p + 20, true);
+    const nameLen = v.getUint16(p + 28, true);
+    const extraLen = v.getUint16(p + 30, true);
+    const commentLen = v.getUint16(p + 32, true);
+    let local = v.getUint32(p + 42, true);
+    if (p + 46 + nameLen + extraLen + commentLen > cdSize) throw corrupt(`central directory entry ${n} is damaged`);
+    const name = decoder.decode(cd.subarray(p + 46, p + 46 + nameLen));
+    // zip64 extended information: the 64-bit values of the fields that read 0xffffffff, in order.
+    for (let e = p + 46 + nameLen, end = e + extraLen; e + 4 <= end; ) {
+      const id = v.getUint16(e, true);
+      const len = v.getUint16(e + 2, true);
+      if (id === 0x0001) {
+        let f = e + 4;
+        const next = () => {
+          if (f + 8 > e + 4 + len) throw corrupt(`zip64 field of ${name} is short`);
+          const x = Number(v.getBigUint64(f, true));
+          f += 8;
+          return x;
+        };
+        if (v.getUint32(p + 24, true) === 0xffffffff) next();
+        if (size === 0xffffffff) size = next();
+        if (local === 0xffffffff) local = next();
+      }
+      e += 4 + len;
+    }
+    p += 46 + nameLen + extraLen + commentLen;
+    if (method !== 0) throw new InputError(`${path}: entry ${name} is compressed; torch.save writes stored entries — re-save the checkpoint with torch.save`);
+    if (local + 30 > fileSize) throw new InputError(`${path}: entry ${name} points outside the file; the zip is corrupt or truncated`);
+    const header = new DataView(readAt(fd, local, 30).buffer);
+    if (header.getUint32(0, true) !== 0x04034b50) throw new InputError(`${path}: entry ${name} has no local header; the zip is corrupt`);
+    const offset = local + 30 + header.getUint16(26, true) + header.getUint16(28, true);
+    if (offset + size > fileSize) throw new InputError(`${path}: entry ${name} points outside the file; the zip is corrupt or truncated`);
+    entries.set(name, { offset, size });
   }
   return entries;
 }
@@ -66,6 +105,9 @@ export function gather(t: TensorRef, storageBytes: Uint8Array, name: string): Ho
     return { shape: t.shape, data: decodeFloat(dtype, storageBytes.slice(start, start + n * bytes), name) };
   }
   const all = decodeFloat(dtype, storageBytes, name);
+  // A view never holds more elements than its storage in a checkpoint; a header saying so would size a huge
+  // allocation from a few bytes of pickle.
+  if (n > all.length) throw new InputError(`tensor ${name} has shape [${t.shape.join(', ')}] (${n} elements) over a storage of ${all.length}; the checkpoint is corrupt`);
   const out = new Float32Array(n);
   const idx = new Array<number>(t.shape.length).fill(0);
   for (let i = 0; i < n; i++) {
@@ -105,6 +147,7 @@ function collect(sd: Map<string, unknown>, storageBytes: (s: StorageRef) => Uint
   const out = new Map<string, HostTensor>();
   const cache = new Map<string, Uint8Array>();
   for (const [name, v] of sd) {
+    if (typeof name !== 'string') throw new InputError(`${what}: the state dict has a key that is not a string (${typeof name}); the file is corrupt`);
     const t = v as TensorRef;
     if (t?.kind !== 'tensor' || !FLOATS.has(t.storage.dtype)) continue; // num_batches_tracked and other integers
     let bytes = cache.get(t.storage.key);
@@ -121,14 +164,14 @@ const ZIP_MAGIC = 0x04034b50;
 /** The legacy format starts with pickle(0x1950a86a20f9469cfc6c, a 10-byte LONG1), which pickleparser cannot hold. */
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
 
-export async function loadTorch(path: string): Promise<Map<string, HostTensor>> {
+export function loadTorch(path: string): Map<string, HostTensor> {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     if (size < 16) throw new InputError(`${path} is ${size} bytes: not a PyTorch checkpoint (truncated download?)`);
     const head = readAt(fd, 0, 15);
     if (new DataView(head.buffer).getUint32(0, true) === ZIP_MAGIC) {
-      const entries = await zipEntries(path, fd);
+      const entries = zipEntries(path, fd);
       const pkl = [...entries.keys()].find((k) => k === 'data.pkl' || k.endsWith('/data.pkl'));
       if (!pkl) throw new InputError(`${path} is a zip without data.pkl: not a torch.save checkpoint`);
       const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
@@ -157,6 +200,7 @@ function loadLegacy(path: string, size: number): Map<string, HostTensor> {
   stream.next(); // sys_info
   const obj = stream.next((pid) => storageFromPid(pid, path));
   const keys = stream.next() as string[];
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new InputError(`${path}: the storage key list is not a list of strings; the file is corrupt`);
   // Then, per key: int64 element count, then the raw elements.
   const storages = new Map<string, { start: number; count: number }>();
   let at = stream.position;
@@ -171,6 +215,7 @@ function loadLegacy(path: string, size: number): Map<string, HostTensor> {
   for (const key of keys) {
     if (at + 8 > bytes.byteLength) throw new InputError(`${path} is truncated (storage ${key} missing)`);
     const count = Number(view.getBigInt64(at, true));
+    if (count < 0 || !Number.isSafeInteger(count)) throw new InputError(`${path}: storage ${key} has a bad element count (${count}); the file is corrupt`);
     const elem = ELEMENT_BYTES[dtypes.get(key) ?? 'F32'] ?? 4;
     storages.set(key, { start: at + 8, count });
     at += 8 + count * elem;

@@ -1,0 +1,504 @@
+/**
+ * Reverse-mode autodiff over the graph IR: one more reader of the same graph. The forward pass is lowered to
+ * ONNX as for inference (BatchNorm unfolded, in train or frozen mode), then each IR node, in reverse order,
+ * emits its backward rule as standard ONNX ops (opset 17), so onnxruntime-node and onnxruntime-web run the
+ * training graph with their ordinary kernels: they ship no training ops.
+ *
+ * Only what needs a gradient is differentiated: a value needs one when it depends on a trainable parameter, so
+ * frozen layers below the lowest trainable one cost a forward pass and nothing else.
+ */
+import type { Dim, Graph, Node, Shape } from '../ir/graph.js';
+import { numel } from '../ir/graph.js';
+import type { WeightMap } from '../onnx/export.js';
+import { buildLoss, type LossSpec } from './loss.js';
+import type { BnStatSpec, TrainSpec } from './engine.js';
+import { OnnxBuilder } from './onnx-builder.js';
+
+export interface TrainGraphOptions {
+  /** Parameters that get a gradient (graph inputs); every other parameter is a constant of the graph. */
+  trainable: ReadonlySet<string>;
+  /** Whether the BatchNorm at this module path normalizes with batch statistics (train mode). */
+  bnTrain: (path: string) => boolean;
+  loss: LossSpec;
+  /** Weights for the frozen parameters (stored in the graph as initializers). */
+  weights: WeightMap;
+  /** Intermediate IR values to expose as extra outputs (debugging parity). */
+  extraOutputs?: string[];
+}
+
+
+export interface TrainGraph extends TrainSpec {
+  bytes: Uint8Array;
+}
+
+const SPATIAL = [0, 2, 3];
+
+/** Per-op lowering state handed from the forward rule to the backward rule. */
+type Saved = Record<string, string>;
+
+class Ctx {
+  readonly b = new OnnxBuilder();
+  readonly saved = new Map<Node, Saved>();
+  readonly needs = new Set<string>();
+  private readonly grads = new Map<string, string[]>();
+  readonly paramGrads = new Map<string, string[]>();
+
+  constructor(
+    readonly g: Graph,
+    readonly o: TrainGraphOptions,
+  ) {}
+
+  shape(v: string): Shape {
+    return this.g.shape(v);
+  }
+  trainable(p: string): boolean {
+    return this.o.trainable.has(p);
+  }
+  /** Runtime shape of a value (for Expand / ConstantOfShape / Reshape back to an input's shape). */
+  shapeOf(v: string): string {
+    return this.b.once(`shape:${v}`, () => this.b.op('Shape', [v]));
+  }
+  /** 1/N as a float [1], from the input's runtime batch size. */
+  invN(): string {
+    return this.b.once('invN', () => {
+      const n = this.b.op('Shape', [this.g.inputs[0]!], { start: 0, end: 1 });
+      return this.b.op('Reciprocal', [this.b.op('Cast', [n], { to: 1 })]);
+    });
+  }
+  /** A [C] parameter viewed as [1, C, 1, 1]. */
+  channel(p: string, c: number): string {
+    return this.b.once(`c4:${p}`, () => this.b.op('Reshape', [p, this.b.ints([1, c, 1, 1])]));
+  }
+  addGrad(v: string, g: string | undefined): void {
+    if (!g || !this.needs.has(v)) return;
+    const list = this.grads.get(v);
+    if (list) list.push(g);
+    else this.grads.set(v, [g]);
+  }
+  addParamGrad(p: string, g: string): void {
+    const list = this.paramGrads.get(p);
+    if (list) list.push(g);
+    else this.paramGrads.set(p, [g]);
+  }
+  /** The total gradient of a value (contributions summed), or undefined when nothing flows into it. */
+  grad(v: string): string | undefined {
+    const list = this.grads.get(v);
+    if (!list) return undefined;
+    return list.reduce((s, t) => this.b.op('Add', [s, t]));
+  }
+  zerosLike(v: string): string {
+    return this.b.op('ConstantOfShape', [this.shapeOf(v)]);
+  }
+  /** Sum a broadcast gradient back to an operand's shape. */
+  reduceTo(gy: string, from: Shape, to: Shape): string {
+    const axes = to.map((d, i) => (d === 1 && from[i] !== 1 ? i : -1)).filter((i) => i >= 0);
+    return axes.length ? this.b.op('ReduceSum', [gy, this.b.ints(axes)], { keepdims: 1 }) : gy;
+  }
+}
+
+interface Rule {
+  forward(c: Ctx, n: Node): void;
+  /** Gradients of the inputs (undefined where not needed); parameter gradients go to `c.addParamGrad`. */
+  backward(c: Ctx, n: Node, gys: (string | undefined)[]): (string | undefined)[];
+}
+
+const attrs = (n: Node): Record<string, number | number[]> => {
+  const a: Record<string, number | number[]> = {};
+  for (const [k, v] of Object.entries(n.attrs)) if (typeof v !== 'string') a[k] = v;
+  return a;
+};
+
+/** Forward as in inference lowering, one ONNX node. */
+const plain = (c: Ctx, n: Node, inputs = [...n.inputs, ...n.params], extra: Record<string, number | number[]> = {}) => {
+  c.b.node(n.op, inputs, { ...attrs(n), ...extra }, n.name, n.outputs);
+};
+
+/** Window geometry shared by the pooling and conv backward rules. */
+function geometry(c: Ctx, n: Node) {
+  const [, ch, h, w] = c.shape(n.inputs[0]!) as [Dim, number, number, number];
+  const [, , oh, ow] = c.shape(n.outputs[0]!) as [Dim, number, number, number];
+  const [kh, kw] = n.attrs['kernel_shape'] as number[];
+  const [sh, sw] = (n.attrs['strides'] as number[] | undefined) ?? [1, 1];
+  const [dh, dw] = (n.attrs['dilations'] as number[] | undefined) ?? [1, 1];
+  const pads = (n.attrs['pads'] as number[] | undefined) ?? [0, 0, 0, 0];
+  return { ch, h, w, oh, ow, kh: kh!, kw: kw!, sh: sh!, sw: sw!, dh: dh!, dw: dw!, pads };
+}
+
+/** A transposed window op's output cut back to the input's extent: `full` starts at -pad, spans `size`. */
+function cropTo(c: Ctx, v: string, fullH: number, fullW: number, pt: number, pl: number, h: number, w: number): string {
+  const padH = Math.max(0, pt + h - fullH);
+  const padW = Math.max(0, pl + w - fullW);
+  let x = v;
+  if (padH || padW) x = c.b.op('Pad', [x, c.b.ints([0, 0, 0, 0, 0, 0, padH, padW])]);
+  if (pt || pl || fullH + padH !== h || fullW + padW !== w) {
+    x = c.b.op('Slice', [x, c.b.ints([pt, pl]), c.b.ints([pt + h, pl + w]), c.b.ints([2, 3])]);
+  }
+  return x;
+}
+
+const RULES: Record<string, Rule> = {
+  Conv: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const [x] = n.inputs as [string];
+      const [wName, bName] = n.params as [string, string | undefined];
+      const { ch, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
+      const group = (n.attrs['group'] as number) ?? 1;
+      if (bName && c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints(SPATIAL)], { keepdims: 0 }));
+      if (c.trainable(wName)) {
+        // dW as one grouped conv: the batch becomes the channels. Input [C/g, g*N, H, W], "kernel" dy as
+        // [O, N, oh, ow]; forward stride becomes dilation and forward dilation becomes stride.
+        const cg = ch / group;
+        const xt =
+          group === 1
+            ? c.b.op('Transpose', [x], { perm: [1, 0, 2, 3] })
+            : c.b.op('Reshape', [c.b.op('Transpose', [c.b.op('Reshape', [x, c.b.ints([0, group, cg, h, w])])], { perm: [2, 1, 0, 3, 4] }), c.b.ints([cg, -1, h, w])]);
+        const gt = c.b.op('Transpose', [gy!], { perm: [1, 0, 2, 3] });
+        let dW = c.b.op('Conv', [xt, gt], { kernel_shape: [oh, ow], strides: [dh, dw], dilations: [sh, sw], pads, group }, `${n.name}:dW`);
+        const fh = Math.floor((h + pads[0]! + pads[2]! - sh * (oh - 1) - 1) / dh) + 1;
+        const fw = Math.floor((w + pads[1]! + pads[3]! - sw * (ow - 1) - 1) / dw) + 1;
+        if (fh !== kh || fw !== kw) dW = c.b.op('Slice', [dW, c.b.ints([0, 0]), c.b.ints([kh, kw]), c.b.ints([2, 3])]);
+        c.addParamGrad(wName, c.b.op('Transpose', [dW], { perm: [1, 0, 2, 3] }));
+      }
+      if (!c.needs.has(x)) return [undefined];
+      // dX = ConvTranspose with the forward weight; output_padding restores the rows a stride dropped.
+      const oph = h + pads[0]! + pads[2]! - (sh * (oh - 1) + dh * (kh - 1) + 1);
+      const opw = w + pads[1]! + pads[3]! - (sw * (ow - 1) + dw * (kw - 1) + 1);
+      return [
+        c.b.op('ConvTranspose', [gy!, wName], { kernel_shape: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads, group, output_padding: [oph, opw] }, `${n.name}:dX`),
+      ];
+    },
+  },
+
+  BatchNormalization: {
+    forward(c, n) {
+      const [x] = n.inputs as [string];
+      const [gamma, beta, mean, variance] = n.params as [string, string, string, string];
+      const eps = n.attrs['epsilon'] as number;
+      const ch = c.shape(x)[1] as number;
+      if (!c.o.bnTrain(n.name)) {
+        c.b.node('BatchNormalization', [x, gamma, beta, mean, variance], { epsilon: eps }, n.name, n.outputs);
+        return;
+      }
+      // Train mode from primitives: batch mean and biased variance normalize (as PyTorch); the host turns
+      // them into running statistics with the unbiased variance.
+      const m = c.b.op('ReduceMean', [x], { axes: SPATIAL, keepdims: 1 }, n.name);
+      const xc = c.b.op('Sub', [x, m], {}, n.name);
+      const v = c.b.op('ReduceMean', [c.b.op('Mul', [xc, xc], {}, n.name)], { axes: SPATIAL, keepdims: 1 }, n.name);
+      const rstd = c.b.op('Reciprocal', [c.b.op('Sqrt', [c.b.op('Add', [v, c.b.scalar(eps)])])], {}, n.name);
+      const xhat = c.b.op('Mul', [xc, rstd], {}, n.name);
+      c.b.node('Add', [c.b.op('Mul', [xhat, c.channel(gamma, ch)], {}, n.name), c.channel(beta, ch)], {}, n.name, n.outputs);
+      c.saved.set(n, { xhat, rstd, m, v });
+    },
+    backward(c, n, [gy]) {
+      const [x] = n.inputs as [string];
+      const [gamma, beta, mean, variance] = n.params as [string, string, string, string];
+      const eps = n.attrs['epsilon'] as number;
+      const [, ch, h, w] = c.shape(x) as [Dim, number, number, number];
+      const b = c.b;
+      const s = c.saved.get(n);
+      if (!s) {
+        // Frozen: y = (x - mean) * rstd * gamma + beta with the running statistics.
+        const rstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, b.scalar(eps)])])]);
+        const needBeta = c.trainable(beta) || c.trainable(gamma);
+        const db = needBeta ? b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 0 }) : '';
+        if (c.trainable(beta)) c.addParamGrad(beta, db);
+        if (c.trainable(gamma)) {
+          const sxy = b.op('ReduceSum', [b.op('Mul', [gy!, x]), b.ints(SPATIAL)], { keepdims: 0 });
+          c.addParamGrad(gamma, b.op('Mul', [rstd, b.op('Sub', [sxy, b.op('Mul', [mean, db])])]));
+        }
+        if (!c.needs.has(x)) return [undefined];
+        const k = b.op('Reshape', [b.op('Mul', [gamma, rstd]), b.ints([1, ch, 1, 1])]);
+        return [b.op('Mul', [gy!, k], {}, `${n.name}:dX`)];
+      }
+      const db4 = b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 1 });
+      const dg4 = b.op('ReduceSum', [b.op('Mul', [gy!, s['xhat']!]), b.ints(SPATIAL)], { keepdims: 1 });
+      if (c.trainable(beta)) c.addParamGrad(beta, b.op('Reshape', [db4, b.ints([ch])]));
+      if (c.trainable(gamma)) c.addParamGrad(gamma, b.op('Reshape', [dg4, b.ints([ch])]));
+      if (!c.needs.has(x)) return [undefined];
+      // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), means over N*H*W.
+      const invM = b.op('Mul', [c.invN(), b.scalar(1 / (h * w))]);
+      const m1 = b.op('Mul', [db4, invM]);
+      const m2 = b.op('Mul', [dg4, invM]);
+      const k = b.op('Mul', [c.channel(gamma, ch), s['rstd']!]);
+      const inner = b.op('Sub', [b.op('Sub', [gy!, m1]), b.op('Mul', [s['xhat']!, m2])]);
+      return [b.op('Mul', [inner, k], {}, `${n.name}:dX`)];
+    },
+  },
+
+  Relu: {
+    forward: (c, n) => plain(c, n),
+    backward: (c, n, [gy]) => [c.b.op('Where', [c.b.op('Greater', [n.outputs[0]!, c.b.scalar(0)]), gy!, c.b.scalar(0)], {}, `${n.name}:dRelu`)],
+  },
+
+  Sigmoid: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const y = n.outputs[0]!;
+      return [c.b.op('Mul', [gy!, c.b.op('Mul', [y, c.b.op('Sub', [c.b.scalar(1), y])])])];
+    },
+  },
+
+  SiLU: {
+    forward(c, n) {
+      const s = c.b.op('Sigmoid', [n.inputs[0]!], {}, n.name);
+      c.b.node('Mul', [n.inputs[0]!, s], {}, n.name, n.outputs);
+      c.saved.set(n, { s });
+    },
+    backward(c, n, [gy]) {
+      // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+      const x = n.inputs[0]!;
+      const s = c.saved.get(n)!['s']!;
+      const b = c.b;
+      const d = b.op('Mul', [s, b.op('Add', [b.scalar(1), b.op('Mul', [x, b.op('Sub', [b.scalar(1), s])])])]);
+      return [b.op('Mul', [gy!, d])];
+    },
+  },
+
+  Add: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const so = c.shape(n.outputs[0]!);
+      return n.inputs.map((i) => (c.needs.has(i) ? c.reduceTo(gy!, so, c.shape(i)) : undefined));
+    },
+  },
+
+  Mul: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const [a, b2] = n.inputs as [string, string];
+      const so = c.shape(n.outputs[0]!);
+      const da = c.needs.has(a) ? c.reduceTo(c.b.op('Mul', [gy!, b2]), so, c.shape(a)) : undefined;
+      const db = c.needs.has(b2) ? c.reduceTo(c.b.op('Mul', [gy!, a]), so, c.shape(b2)) : undefined;
+      return [da, db];
+    },
+  },
+
+  MaxPool: {
+    forward(c, n) {
+      if (!c.needs.has(n.inputs[0]!)) return plain(c, n);
+      // The Indices output (flat over N·C·H·W) routes each gradient to its window's maximum.
+      const idx = c.b.fresh(`${n.name}:indices`);
+      c.b.node('MaxPool', n.inputs, attrs(n), n.name, [...n.outputs, idx]);
+      c.saved.set(n, { idx });
+    },
+    backward(c, n, [gy]) {
+      const x = n.inputs[0]!;
+      const b = c.b;
+      const flat = b.ints([-1]);
+      const zeros = b.op('Reshape', [c.zerosLike(x), flat]);
+      const idx = b.op('Reshape', [c.saved.get(n)!['idx']!, flat]);
+      const dx = b.op('ScatterElements', [zeros, idx, b.op('Reshape', [gy!, flat])], { axis: 0, reduction: 'add' }, `${n.name}:dX`);
+      return [b.op('Reshape', [dx, c.shapeOf(x)])];
+    },
+  },
+
+  AveragePool: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const { ch, h, w, oh, ow, kh, kw, sh, sw, pads } = geometry(c, n);
+      const include = n.attrs['count_include_pad'] === 1;
+      const [pt, pl, pb, pr] = pads as [number, number, number, number];
+      // Divisor of each output window, as PyTorch computes it (window clipped to the padded or the real input).
+      const count = new Float32Array(oh * ow);
+      let uniform = true;
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          const hs = i * sh - pt;
+          const ws = j * sw - pl;
+          const rows = include ? Math.min(hs + kh, h + pb) - hs : Math.min(hs + kh, h) - Math.max(hs, 0);
+          const cols = include ? Math.min(ws + kw, w + pr) - ws : Math.min(ws + kw, w) - Math.max(ws, 0);
+          count[i * ow + j] = 1 / (rows * cols);
+          if (rows * cols !== kh * kw) uniform = false;
+        }
+      }
+      const b = c.b;
+      const scaled = uniform
+        ? b.op('Mul', [gy!, b.scalar(1 / (kh * kw))])
+        : b.op('Mul', [gy!, b.constant(b.fresh(`${n.name}:inv_count`), [1, 1, oh, ow], count)]);
+      const ones = b.once(`ones:${ch}x${kh}x${kw}`, () => b.constant(b.fresh('ones'), [ch, 1, kh, kw], new Float32Array(ch * kh * kw).fill(1)));
+      const full = b.op('ConvTranspose', [scaled, ones], { kernel_shape: [kh, kw], strides: [sh, sw], group: ch }, `${n.name}:dX`);
+      return [cropTo(c, full, sh * (oh - 1) + kh, sw * (ow - 1) + kw, pt, pl, h, w)];
+    },
+  },
+
+  GlobalAveragePool: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const [, , h, w] = c.shape(n.inputs[0]!) as number[];
+      return [c.b.op('Expand', [c.b.op('Mul', [gy!, c.b.scalar(1 / (h! * w!))]), c.shapeOf(n.inputs[0]!)])];
+    },
+  },
+
+  Concat: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const axis = n.attrs['axis'] as number;
+      const sizes = n.inputs.map((i) => c.shape(i)[axis] as number);
+      const parts = c.b.node('Split', [gy!, c.b.ints(sizes)], { axis }, `${n.name}:dConcat`, sizes.length);
+      return n.inputs.map((i, k) => (c.needs.has(i) ? parts[k] : undefined));
+    },
+  },
+
+  Split: {
+    forward: (c, n) => c.b.node('Split', [n.inputs[0]!, c.b.ints(n.attrs['split'] as number[])], { axis: n.attrs['axis'] as number }, n.name, n.outputs),
+    backward(c, n, gys) {
+      const parts = n.outputs.map((o, k) => gys[k] ?? c.zerosLike(o));
+      return [c.b.op('Concat', parts, { axis: n.attrs['axis'] as number })];
+    },
+  },
+
+  Reshape: {
+    forward: (c, n) => c.b.node('Reshape', [n.inputs[0]!, c.b.ints(n.attrs['shape'] as number[])], {}, n.name, n.outputs),
+    backward: (c, n, [gy]) => [c.b.op('Reshape', [gy!, c.shapeOf(n.inputs[0]!)])],
+  },
+
+  Flatten: {
+    forward: (c, n) => plain(c, n),
+    backward: (c, n, [gy]) => [c.b.op('Reshape', [gy!, c.shapeOf(n.inputs[0]!)])],
+  },
+
+  Transpose: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const perm = n.attrs['perm'] as number[];
+      const inv = perm.map((_, i) => perm.indexOf(i));
+      return [c.b.op('Transpose', [gy!], { perm: inv })];
+    },
+  },
+
+  Softmax: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const y = n.outputs[0]!;
+      const axis = n.attrs['axis'] as number;
+      const b = c.b;
+      const dot = b.op('ReduceSum', [b.op('Mul', [gy!, y]), b.ints([axis])], { keepdims: 1 });
+      return [b.op('Mul', [y, b.op('Sub', [gy!, dot])])];
+    },
+  },
+
+  ReduceSum: {
+    forward: (c, n) => c.b.node('ReduceSum', [n.inputs[0]!, c.b.ints(n.attrs['axes'] as number[])], { keepdims: n.attrs['keepdims'] as number }, n.name, n.outputs),
+    backward: (c, n, [gy]) => [c.b.op('Expand', [gy!, c.shapeOf(n.inputs[0]!)])],
+  },
+
+  Pad: {
+    forward(c, n) {
+      const [t, l, bo, r] = n.attrs['pads'] as number[];
+      c.b.node('Pad', [n.inputs[0]!, c.b.ints([0, 0, t!, l!, 0, 0, bo!, r!])], {}, n.name, n.outputs);
+    },
+    backward(c, n, [gy]) {
+      const [t, l] = n.attrs['pads'] as number[];
+      const [, , h, w] = c.shape(n.inputs[0]!) as number[];
+      return [c.b.op('Slice', [gy!, c.b.ints([t!, l!]), c.b.ints([t! + h!, l! + w!]), c.b.ints([2, 3])])];
+    },
+  },
+
+  Gemm: {
+    forward: (c, n) => plain(c, n),
+    backward(c, n, [gy]) {
+      const [x] = n.inputs as [string];
+      const [wName, bName] = n.params as [string, string];
+      if (c.trainable(wName)) c.addParamGrad(wName, c.b.op('Gemm', [gy!, x], { transA: 1 }, `${n.name}:dW`));
+      if (c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints([0])], { keepdims: 0 }));
+      return [c.needs.has(x) ? c.b.op('Gemm', [gy!, wName], {}, `${n.name}:dX`) : undefined];
+    },
+  },
+};
+
+/** Build the training graph of `graph` (its `logits` output) with the loss and every trainable gradient. */
+export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph {
+  const c = new Ctx(graph, o);
+  const b = c.b;
+  const x = graph.inputs[0]!;
+  const inputShape = graph.shape(x);
+  b.input(x, inputShape);
+
+  // Which values depend on a trainable parameter (and so need a gradient).
+  for (const n of graph.nodes) {
+    if (n.params.some((p) => o.trainable.has(p)) || n.inputs.some((i) => c.needs.has(i))) for (const out of n.outputs) c.needs.add(out);
+  }
+  const paramInputs: string[] = [];
+  const paramShapes: Record<string, number[]> = {};
+  const used = new Set(graph.nodes.flatMap((n) => n.params));
+  // Running statistics of train-mode BatchNorms are not read by the graph (the host updates them).
+  const train = new Set(graph.nodes.filter((n) => n.op === 'BatchNormalization' && o.bnTrain(n.name)).flatMap((n) => n.params.slice(2)));
+  for (const p of graph.paramList()) {
+    if (o.trainable.has(p.name) && used.has(p.name)) {
+      b.input(p.name, p.shape);
+      paramInputs.push(p.name);
+      paramShapes[p.name] = p.shape;
+    } else if (used.has(p.name) && !(train.has(p.name) && (p.role === 'bn_mean' || p.role === 'bn_var'))) {
+      const w = o.weights.get(p.name);
+      if (!w) throw new Error(`missing weight ${p.name}`);
+      b.constant(p.name, p.shape, w);
+    }
+  }
+
+  const bnStats: BnStatSpec[] = [];
+  for (const n of graph.nodes) {
+    const rule = RULES[n.op];
+    if (!rule) throw new Error(`no backward rule for ${n.op} (${n.name})`);
+    rule.forward(c, n);
+    const s = c.saved.get(n);
+    if (n.op === 'BatchNormalization' && s?.['m']) {
+      const ch = graph.shape(n.inputs[0]!)[1] as number;
+      const [, , h, w] = graph.shape(n.inputs[0]!) as number[];
+      const mean = b.output(`bn_mean:${n.name}`, [ch]);
+      const variance = b.output(`bn_var:${n.name}`, [ch]);
+      b.node('Reshape', [s['m']!, b.ints([ch])], {}, n.name, [mean]);
+      b.node('Reshape', [s['v']!, b.ints([ch])], {}, n.name, [variance]);
+      bnStats.push({ path: n.name, mean, var: variance, spatial: h! * w! });
+    }
+  }
+
+  const logits = 'logits';
+  if (!graph.outputs.includes(logits)) throw new Error('the model has no logits output (features-only models cannot be trained yet)');
+  const numClasses = graph.shape(logits)[1] as number;
+  const loss = buildLoss(b, logits, numClasses, o.loss, c.invN());
+  b.output(logits, ['N', numClasses]);
+  for (const v of o.extraOutputs ?? []) b.output(v, graph.shape(v));
+
+  // Reverse pass.
+  c.addGrad(logits, loss.dLogits);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (!n.outputs.some((v) => c.needs.has(v))) continue;
+    const gys = n.outputs.map((v) => c.grad(v));
+    if (gys.every((gy) => gy === undefined)) continue;
+    const rule = RULES[n.op]!;
+    const gx = rule.backward(c, n, gys);
+    n.inputs.forEach((inp, k) => c.addGrad(inp, gx[k]));
+  }
+
+  const gradOutputs: Record<string, string> = {};
+  for (const p of paramInputs) {
+    const list = c.paramGrads.get(p);
+    const name = `grad:${p}`;
+    const shape = graph.params.get(p)!.shape;
+    if (!list) {
+      // A trainable parameter the loss does not reach (e.g. behind a frozen-only path): zero gradient.
+      b.constant(name, shape, new Float32Array(numel(shape)));
+      b.node('Identity', [name], {}, '', [`${name}:out`]);
+      b.output(`${name}:out`, shape);
+      gradOutputs[p] = `${name}:out`;
+      continue;
+    }
+    const total = list.reduce((s, t) => b.op('Add', [s, t]));
+    b.node('Identity', [total], {}, '', [name]);
+    b.output(name, shape);
+    gradOutputs[p] = name;
+  }
+
+  return {
+    bytes: b.encode({ 'tsimm.train': JSON.stringify({ loss: o.loss }) }),
+    paramInputs,
+    paramShapes,
+    gradOutputs,
+    bnStats,
+    inputs: { x, targets: loss.targets, ...(loss.teacher ? { teacher: loss.teacher } : {}) },
+    inputShape,
+    numClasses,
+  };
+}

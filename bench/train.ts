@@ -3,22 +3,29 @@
  * timm architecture (`bench/tools/torch_train.py`, Debian's /usr/bin/python3 with torch), side by side.
  *
  *   npx tsx bench/train.ts [--rows resnet18@224x16,resnet18@32x128] [--modes full,head] [--warmup 2] [--steps 5]
- *                          [--reps 1] [--threads 2] [--no-torch] [--no-save]
+ *                          [--reps 1] [--threads 2] [--no-torch] [--no-save] [--tag NAME]
+ *   npx tsx bench/train.ts --profile resnet50d@224x16 [--mode full|head] [--warmup 2] [--runs 2]
  *
  * Protocol: one row = model, input size, batch, mode. `full`: every parameter trains, BatchNorm in train mode;
  * `head`: only the classifier trains (`trainOnly: [cfg.classifier]`; frozen modules use running statistics, as
  * timm's freeze()). Recipe on both sides: SGD lr 0.01, momentum 0.9, weight decay 1e-4 (rank ≥ 2 tensors),
  * label smoothing 0.1, random weights, one random batch created outside the timer. Every measurement runs in its
- * own child process (so peak RSS, `maxRSS`, is that row's); `warmup` untimed steps (tsimm's first step creates
- * the ONNX Runtime session), then `steps` timed `trainer.step` calls (feeds, forward + backward, host running
- * statistics and optimizer update) against timed `zero_grad + forward + loss + backward + opt.step` in PyTorch.
- * tsimm and PyTorch alternate row by row (ABBA order over rows and repetitions) to spread machine noise; with
- * `--reps N` the timed steps of all repetitions are pooled and peak RSS is the worst repetition.
- * Writes bench/results/<machine>/<date>-train.json and prints a Markdown table.
+ * own child process (so peak RSS, `maxRSS`, is that row's): a tsimm and a PyTorch process are set up one after the
+ * other, then take turns step by step (ABBA), so both see the same machine load; `warmup` untimed steps (tsimm's
+ * first step creates the ONNX Runtime session), then `steps` timed `trainer.step` calls (feeds, forward +
+ * backward, host running statistics and optimizer update) against timed `zero_grad + forward + loss + backward +
+ * opt.step` in PyTorch. The paired ratio is tsimm's step k over PyTorch's step k. With `--reps N` the timed steps
+ * of all repetitions are pooled and peak RSS is the worst repetition.
+ * Writes bench/results/vm/<date>-train[-TAG].json (with the TSIMM_* environment and a hash of src/train, which
+ * says which engine was measured) and prints a Markdown table.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import ort from 'onnxruntime-node';
 import { createModel } from '../src/model.js';
 import { machineInfo } from '../src/tasks/bench.js';
 
@@ -46,7 +53,9 @@ if (process.argv[2] === '--bare') {
 }
 
 if (process.argv[2] === '--child') {
-  const [name, size, batch, mode, warmup, steps, threads] = process.argv.slice(3) as [string, string, string, Mode, string, string, string];
+  // Lockstep: prints {"ready"} after setup, then one training step per `step` line on stdin (its time on
+  // stdout); any other line prints the summary and exits. The driver alternates this process with PyTorch's.
+  const [name, size, batch, mode, warmup, threads] = process.argv.slice(3) as [string, string, string, Mode, string, string];
   const [s, n] = [Number(size), Number(batch)];
   const t0 = performance.now();
   const model = createModel(name, { inputSize: s }).initWeights(0);
@@ -61,11 +70,14 @@ if (process.argv[2] === '--child') {
   const targets = Array.from({ length: n }, (_, i) => i % 1000);
   const stepMs: number[] = [];
   const losses: number[] = [];
-  for (let i = 0; i < Number(warmup) + Number(steps); i++) {
+  console.log(JSON.stringify({ ready: true, setupMs }));
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim() !== 'step') break;
     const t = performance.now();
     const r = await trainer.step({ shape: [n, 3, s, s], data }, targets);
     stepMs.push(performance.now() - t);
     losses.push(r.loss);
+    console.log(JSON.stringify({ ms: stepMs.at(-1), loss: r.loss }));
   }
   const params = model.parameters().filter((p) => !/running_(mean|var)$/.test(p.name));
   const side: Side = {
@@ -85,8 +97,8 @@ if (process.argv[2] === '--profile') {
 }
 
 /**
- * `--profile MODEL@SIZExBATCH [--mode full|head] [--runs 2] [--threads 2]`: ONNX Runtime's profiler on the
- * training graph (`trainer.graph.bytes`), one untimed run then `runs` profiled runs; kernel time per step
+ * `--profile MODEL@SIZExBATCH [--mode full|head] [--warmup 2] [--runs 2] [--threads 2]`: ONNX Runtime's profiler on
+ * the training graph (`trainer.graph.bytes`), `warmup` untimed runs then `runs` profiled runs; kernel time per step
  * aggregated by op type, by role (forward, `:dW`, `:dX`, other backward, layout reorders) and per node.
  */
 async function profile(a: string[]): Promise<void> {
@@ -96,10 +108,9 @@ async function profile(a: string[]): Promise<void> {
   const [name, s, n] = [m[1]!, Number(m[2]), Number(m[3])];
   const mode = get('--mode', 'full') as Mode;
   const runs = Number(get('--runs', '2'));
+  // Two untimed runs: the first two touch fresh memory (ORT's memory-pattern block is faulted in on run 2).
+  const warm = Number(get('--warmup', '2'));
   const threads = Number(get('--threads', '2'));
-  const { default: ort } = await import('onnxruntime-node');
-  const { mkdtempSync, readdirSync, readFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const model = createModel(name, { inputSize: s }).initWeights(0);
   const trainer = model.trainer({ labelSmoothing: 0.1, batchNorm: 'train', ...(mode === 'head' ? { trainOnly: [model.cfg.classifier] } : {}) });
   const g = trainer.graph;
@@ -110,13 +121,13 @@ async function profile(a: string[]): Promise<void> {
   });
   const x = new Float32Array(n * 3 * s * s);
   for (let i = 0; i < x.length; i++) x[i] = Math.random() * 2 - 1;
-  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+  const feeds: Record<string, ort.Tensor> = {
     [g.inputs.x]: new ort.Tensor('float32', x, [n, 3, s, s]),
     [g.inputs.targets]: new ort.Tensor('float32', trainer.engine.softTargets(Array.from({ length: n }, (_, i) => i % 1000), n), [n, g.numClasses]),
   };
   for (const p of g.paramInputs) feeds[p] = new ort.Tensor('float32', trainer.weights.get(p)!, g.paramShapes[p]!);
   const wall: number[] = [];
-  for (let i = 0; i <= runs; i++) {
+  for (let i = 0; i < warm + runs; i++) {
     const t = performance.now();
     await session.run(feeds);
     wall.push(performance.now() - t);
@@ -127,7 +138,7 @@ async function profile(a: string[]): Promise<void> {
   type Ev = { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } };
   const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Ev[];
   rmSync(dir, { recursive: true, force: true });
-  const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((p, q) => p.ts - q.ts).slice(1);
+  const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((p, q) => p.ts - q.ts).slice(warm);
   const inTimed = (e: Ev) => runEvents.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
   const nodes = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && inTimed(e));
   const role = (node: string, op: string) =>
@@ -160,7 +171,7 @@ async function profile(a: string[]): Promise<void> {
   }));
   const out = {
     model: name, size: s, batch: n, mode, threads, runs,
-    wallMsPerRun: wall.slice(1).map((v) => Math.round(v)),
+    wallMsPerRun: wall.slice(warm).map((v) => Math.round(v)),
     kernelMsPerRun: Math.round(total),
     byRole: per((node, op) => role(node, op)),
     byOp: per((_, op) => op).slice(0, 15),
@@ -190,14 +201,69 @@ const REPS = Number(opt('--reps', '1'));
 const THREADS = Number(opt('--threads', '2'));
 const TORCH = !args.includes('--no-torch');
 
-function child(cmd: string, argv: string[]): Side & { maxRssMB: number } {
+function oneShot(cmd: string, argv: string[]): { maxRssMB: number } {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
-  const line = r.stdout.trim().split('\n').pop()!;
-  return JSON.parse(line);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
-const tsimmChild = (...a: string[]) => child(process.execPath, ['--import', 'tsx', import.meta.filename, ...a]);
-const torchChild = (...a: string[]) => child(PYTHON, [TORCH_SCRIPT, ...a]);
+
+/** A lockstep child: one JSON line out per command line in. */
+class Peer {
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private lines: string[] = [];
+  private waiting?: (l: string) => void;
+  private stderr = '';
+  private exited?: number | null;
+  constructor(readonly label: string, cmd: string, argv: string[]) {
+    const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = p;
+    createInterface({ input: p.stdout }).on('line', (l) => {
+      if (!l.startsWith('{')) return;
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w(l);
+      } else this.lines.push(l);
+    });
+    p.stderr.on('data', (d) => (this.stderr += d));
+    p.on('exit', (code) => {
+      this.exited = code;
+      if (this.waiting && code !== 0) this.waiting('');
+    });
+  }
+  async next<T>(): Promise<T> {
+    const l = this.lines.shift() ?? (this.exited !== undefined && this.exited !== 0 ? '' : await new Promise<string>((r) => (this.waiting = r)));
+    if (!l) throw new Error(`${this.label} failed:\n${this.stderr}`);
+    return JSON.parse(l) as T;
+  }
+  async send<T>(cmd: string): Promise<T> {
+    this.proc.stdin.write(`${cmd}\n`);
+    return this.next<T>();
+  }
+}
+
+interface Job { model: string; size: number; batch: number; mode: Mode }
+
+/** One row: both processes set up (one after the other), then steps alternate tsimm/PyTorch, ABBA. */
+async function runRow(j: Job, rep: number): Promise<{ tsimm: Side; torch?: Side }> {
+  const a = [j.model, String(j.size), String(j.batch), j.mode, String(WARMUP)];
+  const peers: Peer[] = [];
+  const ts = new Peer('tsimm', process.execPath, ['--import', 'tsx', import.meta.filename, '--child', ...a, String(THREADS)]);
+  await ts.next();
+  peers.push(ts);
+  let tc: Peer | undefined;
+  if (TORCH) {
+    tc = new Peer('torch', PYTHON, [TORCH_SCRIPT, ...a, String(STEPS), String(THREADS), '--lockstep']);
+    await tc.next();
+    peers.push(tc);
+  }
+  for (let i = 0; i < WARMUP + STEPS; i++) {
+    const order = (i + rep) % 2 === 0 ? peers : [...peers].reverse();
+    for (const p of order) await p.send('step');
+  }
+  const [tsimm, torch] = await Promise.all(peers.map((p) => p.send<Side>('end')));
+  return { tsimm: tsimm!, ...(torch ? { torch } : {}) };
+}
 
 interface Stats {
   meanMs: number;
@@ -239,10 +305,10 @@ interface Row {
   trainable: number;
   tsimm: Stats;
   torch?: Stats & { params: number; trainable: number };
-  ratio?: { meanMs: number; p50Ms: number; maxRss: number };
+  ratio?: { meanMs: number; p50Ms: number; pairedMedian: number; pairedRange: number[]; maxRss: number };
 }
 
-const jobs = ROWS.flatMap((spec) => {
+const jobs: Job[] = ROWS.flatMap((spec) => {
   const m = /^([\w.]+)@(\d+)x(\d+)$/.exec(spec);
   if (!m) throw new Error(`row "${spec}" is not MODEL@SIZExBATCH`);
   return MODES.map((mode) => ({ model: m[1]!, size: Number(m[2]), batch: Number(m[3]), mode }));
@@ -250,22 +316,22 @@ const jobs = ROWS.flatMap((spec) => {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const t0 = performance.now();
-const bare = { tsimmMB: tsimmChild('--bare').maxRssMB, ...(TORCH ? { torchMB: torchChild('--bare').maxRssMB } : {}) };
+const bare = {
+  tsimmMB: oneShot(process.execPath, ['--import', 'tsx', import.meta.filename, '--bare']).maxRssMB,
+  ...(TORCH ? { torchMB: oneShot(PYTHON, [TORCH_SCRIPT, '--bare']).maxRssMB } : {}),
+};
 log(`bare processes: node+tsimm+ort ${bare.tsimmMB.toFixed(0)} MB${TORCH ? `, python+torch ${bare.torchMB!.toFixed(0)} MB` : ''}`);
 
 const runs = jobs.map(() => ({ tsimm: [] as Side[], torch: [] as Side[] }));
+const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
 for (let rep = 0; rep < REPS; rep++) {
-  jobs.forEach((j, i) => {
-    const a = [j.model, String(j.size), String(j.batch), j.mode, String(WARMUP), String(STEPS), String(THREADS)];
-    const order: ('tsimm' | 'torch')[] = (i + rep) % 2 === 0 ? ['tsimm', 'torch'] : ['torch', 'tsimm'];
-    for (const side of order) {
-      if (side === 'torch' && !TORCH) continue;
-      const r = side === 'tsimm' ? tsimmChild('--child', ...a) : torchChild(...a);
-      runs[i]![side].push(r);
-      const timed = r.stepMs.slice(r.warmup);
-      log(`rep ${rep + 1} ${j.model}@${j.size}x${j.batch} ${j.mode} ${side}: ${(timed.reduce((x, y) => x + y, 0) / timed.length).toFixed(0)} ms/step, peak ${r.maxRssMB.toFixed(0)} MB, loss ${r.losses[0]!.toFixed(3)}→${r.losses.at(-1)!.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-    }
-  });
+  for (const [i, j] of jobs.entries()) {
+    const r = await runRow(j, rep + i);
+    runs[i]!.tsimm.push(r.tsimm);
+    if (r.torch) runs[i]!.torch.push(r.torch);
+    const desc = (side: Side) => `${mean(side.stepMs.slice(side.warmup)).toFixed(0)} ms/step, peak ${side.maxRssMB.toFixed(0)} MB, loss ${side.losses[0]!.toFixed(3)}→${side.losses.at(-1)!.toFixed(3)}`;
+    log(`rep ${rep + 1} ${j.model}@${j.size}x${j.batch} ${j.mode}: tsimm ${desc(r.tsimm)}${r.torch ? ` | torch ${desc(r.torch)}` : ''} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
 }
 
 const rows: Row[] = jobs.map((j, i) => {
@@ -274,26 +340,40 @@ const rows: Row[] = jobs.map((j, i) => {
   const row: Row = { ...j, params: ts[0]!.params, trainable: ts[0]!.trainable, tsimm };
   if (TORCH) {
     const tc = runs[i]!.torch;
+    // Paired ratio: step k of tsimm against step k of PyTorch, which ran right next to it.
+    const pairs = ts.flatMap((t, r) => t.stepMs.slice(t.warmup).map((v, k) => v / tc[r]!.stepMs[tc[r]!.warmup + k]!)).sort((p, q) => p - q);
     const torch = stats(tc, j.batch);
     if (tc[0]!.params !== row.params) throw new Error(`${j.model}: PyTorch has ${tc[0]!.params} parameters, tsimm ${row.params}`);
     if (tc[0]!.trainable !== row.trainable) throw new Error(`${j.model} ${j.mode}: PyTorch trains ${tc[0]!.trainable} parameters, tsimm ${row.trainable}`);
     row.torch = { ...torch, params: tc[0]!.params, trainable: tc[0]!.trainable };
     const r3 = (v: number) => Math.round(v * 1000) / 1000;
-    row.ratio = { meanMs: r3(tsimm.meanMs / torch.meanMs), p50Ms: r3(tsimm.p50Ms / torch.p50Ms), maxRss: r3(tsimm.maxRssMB / torch.maxRssMB) };
+    row.ratio = {
+      meanMs: r3(tsimm.meanMs / torch.meanMs), p50Ms: r3(tsimm.p50Ms / torch.p50Ms),
+      pairedMedian: r3(pairs[pairs.length >> 1]!), pairedRange: [r3(pairs[0]!), r3(pairs.at(-1)!)],
+      maxRss: r3(tsimm.maxRssMB / torch.maxRssMB),
+    };
   }
   return row;
 });
 
+function srcTrainHash(): string {
+  const dir = join(here, '..', 'src', 'train');
+  const h = createHash('sha256');
+  for (const f of readdirSync(dir).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  return h.digest('hex').slice(0, 12);
+}
+
 const fmt = (v: number, d = 0) => v.toFixed(d);
 const lines = [
-  '| model | input | batch | mode | trainable params | tsimm ms/step mean (p50) | PyTorch ms/step mean (p50) | ratio mean (p50) | tsimm img/s | PyTorch img/s | tsimm peak RSS MB | PyTorch peak RSS MB | RSS ratio |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| model | input | batch | mode | trainable params | tsimm ms/step mean (p50) | PyTorch ms/step mean (p50) | ratio mean (p50) | paired ratio median [min–max] | tsimm img/s | PyTorch img/s | tsimm peak RSS MB | PyTorch peak RSS MB | RSS ratio |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) =>
     [
       r.model, `${r.size}×${r.size}`, r.batch, r.mode === 'full' ? 'full, train BN' : 'head only', r.trainable.toLocaleString('en-US'),
       `${fmt(r.tsimm.meanMs)} (${fmt(r.tsimm.p50Ms)})`,
       r.torch ? `${fmt(r.torch.meanMs)} (${fmt(r.torch.p50Ms)})` : '–',
       r.ratio ? `${fmt(r.ratio.meanMs, 2)} (${fmt(r.ratio.p50Ms, 2)})` : '–',
+      r.ratio ? `${fmt(r.ratio.pairedMedian, 2)} [${fmt(r.ratio.pairedRange[0]!, 2)}–${fmt(r.ratio.pairedRange[1]!, 2)}]` : '–',
       fmt(r.tsimm.imagesPerSecond, 1), r.torch ? fmt(r.torch.imagesPerSecond, 1) : '–',
       fmt(r.tsimm.maxRssMB), r.torch ? fmt(r.torch.maxRssMB) : '–', r.ratio ? fmt(r.ratio.maxRss, 2) : '–',
     ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
@@ -310,16 +390,19 @@ const result = {
   protocol: {
     warmup: WARMUP, steps: STEPS, reps: REPS,
     recipe: 'SGD lr 0.01 momentum 0.9 weight decay 1e-4 (rank >= 2), label smoothing 0.1, random weights and batch; full = all params, train-mode BN; head = classifier only, frozen modules with running-stat BN',
-    timing: 'each measurement in its own child process; warm-up steps untimed (tsimm: the first creates the ORT session); tsimm and PyTorch alternate row by row (ABBA); peak RSS = maxRSS of the child',
+    timing: 'per row one tsimm and one PyTorch child process, set up one after the other, then taking turns step by step (ABBA order); warm-up steps untimed (tsimm: the first creates the ORT session); paired ratio = tsimm step k / PyTorch step k; peak RSS = maxRSS of each child',
   },
   bareRssMB: bare,
+  // Which training engine was measured (src/train is changing): sha256 of its sources, first 12 hex digits.
+  srcTrain: srcTrainHash(),
+  env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TSIMM_'))),
   wallSeconds: Math.round((performance.now() - t0) / 1000),
   rows,
 };
 if (!args.includes('--no-save')) {
   const dir = join(here, 'results', 'vm');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${date}-train.json`);
+  const file = join(dir, `${date}-train${opt('--tag', '') ? `-${opt('--tag', '')}` : ''}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 1)}\n`);
   log(`wrote ${file} (${result.wallSeconds} s)`);
 }

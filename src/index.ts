@@ -24,3 +24,9 @@ export { Optimizer, paramGroups, clipGradNorm, type OptimizerOptions, type Param
 export { buildTrainGraph, type TrainGraph, type TrainGraphOptions } from './train/autodiff.js';
 export type { LossSpec } from './train/loss.js';
 export { trainingBundle, bundleWeights, type TrainingBundle, type BundleSpec } from './train/bundle.js';
+export { fit, evaluateWeights, type FitOptions, type FitResult, type BatchSource, type Batch, type EpochRecord, type StepInfo } from './train/fit.js';
+export { lrAt, type ScheduleOptions, type ScheduleKind } from './train/scheduler.js';
+export { mixBatch, mixupTargets, cutmixBox, type MixupOptions } from './train/mixup.js';
+export { Ema } from './train/ema.js';
+export { timmInit } from './train/init.js';
+export { Rng } from './train/rng.js';

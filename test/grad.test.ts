@@ -20,9 +20,9 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 describeOrSkip('grad fixtures (tsimm grad vs timm on PyTorch)', NO_GRAD_FIXTURES, () => {
   for (const name of NO_GRAD_FIXTURES ? [] : gradCases()) {
     describe(name, () => {
-      const c = loadGradCase(name);
       for (const mode of ['eval', 'train'] as const) {
         it(`${mode} mode: loss, logits, every gradient, running statistics, one SGD step`, (t) => {
+          const c = loadGradCase(name);
           const weights = join(tmp, `${name}.safetensors`);
           const input = join(tmp, `${name}.npy`);
           saveSafetensors(weights, c.weights);

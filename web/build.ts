@@ -37,7 +37,8 @@ export function buildWebTypes(outDir = 'dist/web/types'): string {
     emitDeclarationOnly: true,
     rootDir: root,
     outDir,
-    types: [],
+    // Node's types only so that shared src files type-check; a browser consumer never needs them (skipLibCheck).
+    types: ['node'],
   });
   const r = program.emit();
   const errors = ts.getPreEmitDiagnostics(program).concat(r.diagnostics).filter((d) => d.category === ts.DiagnosticCategory.Error);

@@ -1,7 +1,7 @@
 """PyTorch CPU side of `bench/train.ts`: time training steps of a timm architecture, written in plain torch
 (timm cannot be installed here), with the recipe tsimm's trainer runs. Benchmark tooling only.
 
-    /usr/bin/python3 bench/tools/torch_train.py MODEL SIZE BATCH full|head WARMUP STEPS [THREADS]
+    /usr/bin/python3 bench/tools/torch_train.py MODEL SIZE BATCH full|head WARMUP STEPS [THREADS] [--lockstep]
     /usr/bin/python3 bench/tools/torch_train.py --params MODEL      # parameter count (checked against tsimm)
     /usr/bin/python3 bench/tools/torch_train.py --bare             # peak RSS of the interpreter with torch loaded
 
@@ -10,7 +10,9 @@ labelSmoothing: 0.1, batchNorm: 'train' })`): SGD lr 0.01, momentum 0.9, weight 
 >= 2 only (timm's optimizer factory), cross-entropy with label smoothing 0.1, BatchNorm in train mode. `head`
 freezes everything but the classifier as timm's `freeze()` does: requires_grad False and eval-mode (running
 statistics) BatchNorm in the frozen modules. Weights initialised as tsimm's `initWeights`. No dropout or drop-path (tsimm's graph has none). A step is
-zero_grad + forward + loss + backward + optimizer step; prints one JSON line.
+zero_grad + forward + loss + backward + optimizer step; prints one JSON line. With `--lockstep` (how
+bench/train.ts runs it, taking turns with tsimm's process step by step): prints {"ready": ...} after setup,
+then runs one step per `step` line on stdin and prints its time; any other line prints the summary and exits.
 """
 import json
 import resource
@@ -209,7 +211,9 @@ def main():
         print(json.dumps({'params': sum(p.numel() for p in m.parameters())}))
         return
     name, size, batch, mode, warmup, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
-    threads = int(sys.argv[7]) if len(sys.argv) > 7 else 2
+    lockstep = '--lockstep' in sys.argv
+    rest = [a for a in sys.argv[7:] if a != '--lockstep']
+    threads = int(rest[0]) if rest else 2
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     build, head = MODELS[name]
@@ -233,7 +237,8 @@ def main():
     y = torch.arange(batch) % 1000
     setup_ms = (time.perf_counter() - t0) * 1000
     times, losses = [], []
-    for i in range(warmup + steps):
+
+    def step():
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = crit(model(x), y)
@@ -241,6 +246,15 @@ def main():
         opt.step()
         times.append((time.perf_counter() - t) * 1000)
         losses.append(loss.item())
+
+    if lockstep:
+        print(json.dumps({'ready': True, 'setupMs': setup_ms}), flush=True)
+        while sys.stdin.readline().strip() == 'step':
+            step()
+            print(json.dumps({'ms': times[-1], 'loss': losses[-1]}), flush=True)
+    else:
+        for i in range(warmup + steps):
+            step()
     print(json.dumps({'setupMs': setup_ms, 'stepMs': times, 'warmup': warmup, 'losses': losses,
                       'params': sum(p.numel() for p in model.parameters()), 'trainable': sum(p.numel() for p in params),
                       'threads': torch.get_num_threads(), 'torch': torch.__version__, 'maxRssMB': peak_mb()}))

@@ -27,9 +27,15 @@ export async function* imageBatches(model: Model, files: string[], batchSize = 8
   }
 }
 
+/** The model's weights, or the same error as running a model without them. */
+function weightsOf(model: Model) {
+  if (!model.weights) throw new InputError(`${model.name} has no weights: load them (model.loadSafetensors(FILE), model.loadCheckpoint(FILE), or createModel(name, { pretrained: true })), or call model.initWeights() to use random weights on purpose`);
+  return model.weights;
+}
+
 export async function calibrate(model: Model, batches: AsyncIterable<HostTensor> | Iterable<HostTensor>, method: CalibrationMethod = 'minmax'): Promise<Map<string, Range>> {
   const graph = model.graph;
-  const lowered = lowerGraph(graph, model.weights!, true);
+  const lowered = lowerGraph(graph, weightsOf(model), true);
   const tensors = quantizedTensors(lowered, graph);
   const internal = tensors.filter((t) => !graph.inputs.includes(t) && !graph.outputs.includes(t));
   const m = buildOnnx(graph, model.weights!, { outputs: graph.outputs, extraOutputs: internal });
@@ -51,7 +57,7 @@ export async function calibrate(model: Model, batches: AsyncIterable<HostTensor>
 
 /** QDQ int8 ONNX bytes for `model` (weights loaded) with calibrated `ranges`. */
 export function int8Onnx(model: Model, ranges: Map<string, Range>): Uint8Array {
-  const m = buildOnnx(model.graph, model.weights!, { metadata: { ...model.metadata(), 'tsimm.precision': 'int8' }, outputs: model.graph.outputs.filter((o) => o === 'logits' || o.startsWith('feature')), transform: (l) => quantizeLowered(l, model.graph, ranges) });
+  const m = buildOnnx(model.graph, weightsOf(model), { metadata: { ...model.metadata(), 'tsimm.precision': 'int8' }, outputs: model.graph.outputs.filter((o) => o === 'logits' || o.startsWith('feature')), transform: (l) => quantizeLowered(l, model.graph, ranges) });
   return concatChunks(m.chunks, m.byteLength);
 }
 

@@ -136,6 +136,42 @@ function cropTo(c: Ctx, v: string, fullH: number, fullW: number, pt: number, pl:
   return x;
 }
 
+/**
+ * How a conv's weight gradient is lowered. One GEMM per kernel tap (dy as [O, N·P] times the tap's input window
+ * as [C, N·P]ᵀ) is compute-bound; the grouped-conv form runs C matrix-vector products (one per input channel)
+ * and wins only when C is small (the RGB stem) or the conv is grouped.
+ */
+function dwByGemm(group: number, ch: number, kh: number, kw: number): boolean {
+  const mode = process.env['TSIMM_DW'];
+  if (mode === 'conv') return false;
+  if (mode === 'gemm') return group === 1;
+  return group === 1 && ch >= 16 && kh * kw <= 9;
+}
+
+function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
+  const b = c.b;
+  const x = n.inputs[0]!;
+  const { ch, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
+  const out = c.shape(n.outputs[0]!)[1] as number;
+  const g2 = b.op('Reshape', [b.op('Transpose', [gy], { perm: [1, 0, 2, 3] }), b.ints([out, -1])], {}, `${n.name}:dW`);
+  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.ints([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
+  const xt = b.op('Transpose', [padded], { perm: [1, 0, 2, 3] }, `${n.name}:dW`);
+  const [, , hp, wp] = [0, 0, c.shape(x)[2] as number + pads[0]! + pads[2]!, (c.shape(x)[3] as number) + pads[1]! + pads[3]!];
+  const taps: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const h0 = i * dh;
+      const w0 = j * dw;
+      const whole = h0 === 0 && w0 === 0 && sh === 1 && sw === 1 && oh === hp && ow === wp;
+      const win = whole ? xt : b.op('Slice', [xt, b.ints([h0, w0]), b.ints([h0 + sh * (oh - 1) + 1, w0 + sw * (ow - 1) + 1]), b.ints([2, 3]), b.ints([sh, sw])]);
+      const tap = b.op('Gemm', [g2, b.op('Reshape', [win, b.ints([ch, -1])])], { transB: 1 }, `${n.name}:dW`);
+      taps.push(kh * kw === 1 ? tap : b.op('Reshape', [tap, b.ints([out, ch, 1])]));
+    }
+  }
+  const stacked = taps.length === 1 ? taps[0]! : b.op('Concat', taps, { axis: 2 });
+  return b.op('Reshape', [stacked, b.ints([out, ch, kh, kw])]);
+}
+
 const RULES: Record<string, Rule> = {
   Conv: {
     forward: (c, n) => plain(c, n),
@@ -145,7 +181,9 @@ const RULES: Record<string, Rule> = {
       const { ch, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
       const group = (n.attrs['group'] as number) ?? 1;
       if (bName && c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints(SPATIAL)], { keepdims: 0 }));
-      if (c.trainable(wName)) {
+      if (c.trainable(wName) && dwByGemm(group, ch, kh, kw)) {
+        c.addParamGrad(wName, convWeightGradGemm(c, n, gy!));
+      } else if (c.trainable(wName)) {
         // dW as one grouped conv: the batch becomes the channels. Input [C/g, g*N, H, W], "kernel" dy as
         // [O, N, oh, ow]; forward stride becomes dilation and forward dilation becomes stride.
         const cg = ch / group;
@@ -175,54 +213,53 @@ const RULES: Record<string, Rule> = {
       const [x] = n.inputs as [string];
       const [gamma, beta, mean, variance] = n.params as [string, string, string, string];
       const eps = n.attrs['epsilon'] as number;
-      const ch = c.shape(x)[1] as number;
       if (!c.o.bnTrain(n.name)) {
         c.b.node('BatchNormalization', [x, gamma, beta, mean, variance], { epsilon: eps }, n.name, n.outputs);
         return;
       }
-      // Train mode from primitives: batch mean and biased variance normalize (as PyTorch); the host turns
-      // them into running statistics with the unbiased variance.
-      const m = c.b.op('ReduceMean', [x], { axes: SPATIAL, keepdims: 1 }, n.name);
-      const xc = c.b.op('Sub', [x, m], {}, n.name);
-      const v = c.b.op('ReduceMean', [c.b.op('Mul', [xc, xc], {}, n.name)], { axes: SPATIAL, keepdims: 1 }, n.name);
-      const rstd = c.b.op('Reciprocal', [c.b.op('Sqrt', [c.b.op('Add', [v, c.b.scalar(eps)])])], {}, n.name);
-      const xhat = c.b.op('Mul', [xc, rstd], {}, n.name);
-      c.b.node('Add', [c.b.op('Mul', [xhat, c.channel(gamma, ch)], {}, n.name), c.channel(beta, ch)], {}, n.name, n.outputs);
-      c.saved.set(n, { xhat, rstd, m, v });
+      // Train mode: ONNX's fused BatchNormalization with momentum 0 and zero running inputs returns exactly the
+      // batch mean and biased variance (what PyTorch normalizes with) as its running outputs; the host turns them
+      // into running statistics with the unbiased variance and PyTorch's momentum.
+      // ONNX Runtime writes the running outputs over the running inputs' buffers, so each input is its own
+      // runtime zero vector (a shared or constant one would be overwritten by every BatchNorm).
+      const zm = c.b.op('Sub', [gamma, gamma], {}, n.name);
+      const zv = c.b.op('Sub', [beta, beta], {}, n.name);
+      const m = c.b.fresh(`${n.name}:batch_mean`);
+      const v = c.b.fresh(`${n.name}:batch_var`);
+      c.b.node('BatchNormalization', [x, gamma, beta, zm, zv], { epsilon: eps, momentum: 0, training_mode: 1 }, n.name, [...n.outputs, m, v]);
+      c.saved.set(n, { m, v });
     },
     backward(c, n, [gy]) {
       const [x] = n.inputs as [string];
-      const [gamma, beta, mean, variance] = n.params as [string, string, string, string];
+      const [gamma, beta, runMean, runVar] = n.params as [string, string, string, string];
       const eps = n.attrs['epsilon'] as number;
       const [, ch, h, w] = c.shape(x) as [Dim, number, number, number];
       const b = c.b;
       const s = c.saved.get(n);
-      if (!s) {
-        // Frozen: y = (x - mean) * rstd * gamma + beta with the running statistics.
-        const rstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, b.scalar(eps)])])]);
-        const needBeta = c.trainable(beta) || c.trainable(gamma);
-        const db = needBeta ? b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 0 }) : '';
-        if (c.trainable(beta)) c.addParamGrad(beta, db);
-        if (c.trainable(gamma)) {
-          const sxy = b.op('ReduceSum', [b.op('Mul', [gy!, x]), b.ints(SPATIAL)], { keepdims: 0 });
-          c.addParamGrad(gamma, b.op('Mul', [rstd, b.op('Sub', [sxy, b.op('Mul', [mean, db])])]));
-        }
-        if (!c.needs.has(x)) return [undefined];
-        const k = b.op('Reshape', [b.op('Mul', [gamma, rstd]), b.ints([1, ch, 1, 1])]);
-        return [b.op('Mul', [gy!, k], {}, `${n.name}:dX`)];
-      }
-      const db4 = b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 1 });
-      const dg4 = b.op('ReduceSum', [b.op('Mul', [gy!, s['xhat']!]), b.ints(SPATIAL)], { keepdims: 1 });
-      if (c.trainable(beta)) c.addParamGrad(beta, b.op('Reshape', [db4, b.ints([ch])]));
-      if (c.trainable(gamma)) c.addParamGrad(gamma, b.op('Reshape', [dg4, b.ints([ch])]));
+      const train = Boolean(s);
+      const mean = s ? s['m']! : runMean;
+      const variance = s ? s['v']! : runVar;
+      const rstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, b.scalar(eps)])])]);
+      const needStats = train || c.trainable(gamma) || c.trainable(beta);
+      // Σdy and Σdy·(x − mean) per channel; x − mean (not Σdy·x − mean·Σdy) keeps the sum free of cancellation.
+      const xc = needStats && (train || c.trainable(gamma)) ? b.op('Sub', [x, b.op('Reshape', [mean, b.ints([1, ch, 1, 1])])], {}, `${n.name}:dBN`) : '';
+      const s1 = needStats ? b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 0 }) : '';
+      const s2 = xc ? b.op('ReduceSum', [b.op('Mul', [gy!, xc]), b.ints(SPATIAL)], { keepdims: 0 }) : '';
+      const dgamma = s2 ? b.op('Mul', [s2, rstd]) : '';
+      if (c.trainable(beta)) c.addParamGrad(beta, s1);
+      if (c.trainable(gamma)) c.addParamGrad(gamma, dgamma);
       if (!c.needs.has(x)) return [undefined];
-      // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), means over N*H*W.
+      const k = b.op('Mul', [gamma, rstd]);
+      if (!train) return [b.op('Mul', [gy!, b.op('Reshape', [k, b.ints([1, ch, 1, 1])])], {}, `${n.name}:dX`)];
+      // dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), x̂ = xc·rstd: k·dy + a·xc + c₀ with per-channel a = −k·rstd·dγ/M and
+      // c₀ = −k·Σdy/M; k·dy + c₀ is one per-channel affine pass (an inference BatchNormalization).
       const invM = b.op('Mul', [c.invN(), b.scalar(1 / (h * w))]);
-      const m1 = b.op('Mul', [db4, invM]);
-      const m2 = b.op('Mul', [dg4, invM]);
-      const k = b.op('Mul', [c.channel(gamma, ch), s['rstd']!]);
-      const inner = b.op('Sub', [b.op('Sub', [gy!, m1]), b.op('Mul', [s['xhat']!, m2])]);
-      return [b.op('Mul', [inner, k], {}, `${n.name}:dX`)];
+      const a = b.op('Neg', [b.op('Mul', [b.op('Mul', [k, rstd]), b.op('Mul', [dgamma, invM])])]);
+      const c0 = b.op('Neg', [b.op('Mul', [k, b.op('Mul', [s1, invM])])]);
+      const ones = b.once(`ones:${ch}`, () => b.constant(b.fresh('ones'), [ch], new Float32Array(ch).fill(1)));
+      const zeros = b.once(`zeros:${ch}`, () => b.constant(b.fresh('zeros'), [ch], new Float32Array(ch)));
+      const affine = b.op('BatchNormalization', [gy!, k, c0, zeros, ones], { epsilon: 0 }, `${n.name}:dX`);
+      return [b.op('Add', [affine, b.op('Mul', [xc, b.op('Reshape', [a, b.ints([1, ch, 1, 1])])])], {}, `${n.name}:dX`)];
     },
   },
 

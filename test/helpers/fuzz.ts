@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeImage } from '../../src/data/preprocess.js';
-import { loadPdparams } from '../../src/weights/checkpoint.js';
+import { loadPdparams, readCheckpoint } from '../../src/weights/checkpoint.js';
 import { parseNpy } from '../../src/weights/npy.js';
 import { loadSafetensors } from '../../src/weights/safetensors.js';
 import { InputError } from '../../src/weights/tensor.js';
@@ -37,6 +37,12 @@ export const TARGETS: Target[] = [
   { name: 'torch-zip', seeds: ['torch-zip.pth'], parse: (b, f) => (writeFileSync(f, b), tensorMapBytes(loadTorch(f))) },
   { name: 'torch-legacy', seeds: ['torch-legacy.pth'], parse: (b, f) => (writeFileSync(f, b), tensorMapBytes(loadTorch(f))) },
   { name: 'pdparams', seeds: ['paddle-p2.pdparams', 'paddle-p4.pdparams'], parse: (b, f) => (writeFileSync(f, b), tensorMapBytes(loadPdparams(f))) },
+  {
+    // Format sniffing first (safetensors / torch zip / legacy / pickle), so one format mutated to look like another.
+    name: 'checkpoint',
+    seeds: ['model.safetensors', 'torch-zip.pth', 'torch-legacy.pth', 'paddle-p2.pdparams', 'paddle-p4.pdparams'],
+    parse: (b, f) => (writeFileSync(f, b), tensorMapBytes(readCheckpoint(f).tensors)),
+  },
   { name: 'npy', seeds: ['x-f4.npy', 'x-u1.npy'], parse: (b) => parseNpy(b, 'input').data.byteLength },
   {
     name: 'image',

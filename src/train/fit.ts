@@ -1,0 +1,286 @@
+/**
+ * The training loop behind `tsimm train` and `fit()`: epochs of steps on a batch source, timm's per-update LR
+ * schedule, mixup/cutmix, EMA, knowledge distillation from a teacher running inference, evaluation each epoch
+ * (top-1/top-5 and loss, for the model and its EMA), and a run directory that can be resumed exactly:
+ *
+ *   last.safetensors, best.safetensors   timm keys (EMA weights in ema.safetensors when on)
+ *   config.json                          architecture, classes, preprocessing, recipe
+ *   state.json + optimizer.safetensors   step, epoch, best, RNG, optimizer buffers
+ *   log.jsonl, summary.csv               one record per epoch (timm's columns)
+ *
+ * Every write goes through a temporary file and a rename. Randomness (data order, augmentation, mixup) is a
+ * function of (seed, epoch, index), so a resumed run draws what an uninterrupted one would.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { topk } from '../math.js';
+import type { Model } from '../model.js';
+import { runSession, type Session } from '../runtime/session.js';
+import { loadSafetensors, saveSafetensors } from '../weights/safetensors.js';
+import { InputError, type HostTensor } from '../weights/tensor.js';
+import { Ema } from './ema.js';
+import { TrainError } from './engine.js';
+import { mixBatch, type MixupOptions } from './mixup.js';
+import { Rng } from './rng.js';
+import { lrAt, type ScheduleOptions } from './scheduler.js';
+import type { TrainerOptions } from './trainer.js';
+
+export interface Batch {
+  x: HostTensor;
+  targets: Int32Array;
+}
+
+/** Batches of one epoch, in an order fixed by (seed, epoch); `skip` batches are passed over (resume). */
+export interface BatchSource {
+  batchesPerEpoch: number;
+  batches(epoch: number, skip?: number): AsyncIterable<Batch>;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  train_loss: number;
+  eval_loss?: number;
+  eval_top1?: number;
+  eval_top5?: number;
+  ema_top1?: number;
+  ema_top5?: number;
+  lr: number;
+  seconds: number;
+  images_per_second: number;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  lr: number;
+  imagesPerSecond: number;
+}
+
+export interface FitOptions {
+  model: Model;
+  train: BatchSource;
+  val?: BatchSource;
+  epochs: number;
+  trainer?: TrainerOptions;
+  schedule?: Omit<ScheduleOptions, 'lr' | 'total' | 'warmup'> & { warmupEpochs?: number };
+  mixup?: Omit<MixupOptions, 'numClasses' | 'labelSmoothing'>;
+  /** EMA decay (timm's model_ema_decay 0.9998); off when undefined. */
+  ema?: number;
+  /** A teacher (with weights) for `trainer.distill`: its logits on each batch are the distillation targets. */
+  teacher?: Model;
+  output?: string;
+  /** Continue the run in `output` from its saved state. */
+  resume?: boolean;
+  /** Keep the last N epoch checkpoints (timm's checkpoint_hist). */
+  checkpointHist?: number;
+  seed?: number;
+  /** Written to config.json so predict/eval print the user's classes with the training preprocessing. */
+  config?: Record<string, unknown>;
+  onStep?: (s: StepInfo) => void;
+  onEpoch?: (r: EpochRecord) => void;
+  /** Stop after the current step, save a resumable state, and return `{ interrupted: true }`. */
+  signal?: AbortSignal;
+}
+
+export interface FitResult {
+  epochs: EpochRecord[];
+  best?: { epoch: number; metric: number };
+  interrupted: boolean;
+  steps: number;
+}
+
+interface RunState {
+  epoch: number;
+  /** Batches done in `epoch` (0 at an epoch boundary). */
+  batch: number;
+  step: number;
+  updates: number;
+  best?: { epoch: number; metric: number };
+  optimizerStep: number;
+  lossSum: number;
+  lossCount: number;
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/** Top-1/top-5 and mean cross-entropy of `weights` on the validation batches (inference graph, frozen BN). */
+export async function evaluateWeights(model: Model, weights: Map<string, Float32Array>, val: BatchSource, epoch = 0): Promise<{ loss: number; top1: number; top5: number; count: number }> {
+  const saved = model.weights;
+  model.weights = weights;
+  let session: Session;
+  try {
+    session = await model.createSession({ outputs: ['logits'] });
+  } finally {
+    model.weights = saved;
+  }
+  let n = 0;
+  let c1 = 0;
+  let c5 = 0;
+  let loss = 0;
+  try {
+    for await (const b of val.batches(epoch)) {
+      const logits = (await runSession(session, b.x, ['logits']))['logits']!;
+      const k = logits.shape[1]!;
+      for (let i = 0; i < b.targets.length; i++) {
+        const row = logits.data.subarray(i * k, (i + 1) * k);
+        const top = topk(row, Math.min(5, k));
+        if (top[0] === b.targets[i]) c1++;
+        if (top.includes(b.targets[i]!)) c5++;
+        let m = -Infinity;
+        for (const v of row) m = Math.max(m, v);
+        let s = 0;
+        for (const v of row) s += Math.exp(v - m);
+        loss += Math.log(s) + m - row[b.targets[i]!]!;
+        n++;
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return { loss: n ? loss / n : NaN, top1: n ? (100 * c1) / n : NaN, top5: n ? (100 * c5) / n : NaN, count: n };
+}
+
+const SUMMARY_COLUMNS = ['epoch', 'train_loss', 'eval_loss', 'eval_top1', 'eval_top5', 'lr'] as const;
+
+export async function fit(o: FitOptions): Promise<FitResult> {
+  const { model } = o;
+  if (!model.weights) throw new InputError(`${model.name} has no weights: load a checkpoint, use pretrained weights, or initialise them (timm's init) before training`);
+  const seed = o.seed ?? 42;
+  const topt: TrainerOptions = { ...(o.trainer ?? {}) };
+  if (topt.distill && !o.teacher) throw new InputError('distillation needs a teacher model');
+  const accumulate = topt.accumulate ?? 1;
+  const updatesPerEpoch = Math.max(1, Math.floor(o.train.batchesPerEpoch / accumulate));
+  const sched: ScheduleOptions = {
+    ...(o.schedule ?? {}),
+    lr: topt.lr ?? 0.01,
+    total: o.epochs * updatesPerEpoch,
+    warmup: Math.round((o.schedule?.warmupEpochs ?? 0) * updatesPerEpoch),
+  };
+  const dir = o.output;
+  if (dir) mkdirSync(dir, { recursive: true });
+
+  const trainer = model.trainer(topt);
+  const ema = o.ema !== undefined ? new Ema(model.weights, o.ema) : undefined;
+  let st: RunState = { epoch: 0, batch: 0, step: 0, updates: 0, optimizerStep: 0, lossSum: 0, lossCount: 0 };
+  const records: EpochRecord[] = [];
+
+  if (o.resume) {
+    if (!dir || !existsSync(join(dir, 'state.json'))) throw new InputError(`nothing to resume in ${dir ?? '(no --output)'}: state.json is missing`);
+    st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as RunState;
+    const w = loadSafetensors(join(dir, 'last.safetensors'));
+    for (const [k, t] of w) model.weights.get(k)?.set(t.data);
+    if (ema && existsSync(join(dir, 'ema.safetensors'))) for (const [k, t] of loadSafetensors(join(dir, 'ema.safetensors'))) ema.weights.get(k)?.set(t.data);
+    const opt = existsSync(join(dir, 'optimizer.safetensors')) ? loadSafetensors(join(dir, 'optimizer.safetensors')) : new Map<string, HostTensor>();
+    const buffers: Record<string, Float32Array[]> = {};
+    for (const [k, t] of opt) {
+      const [name, i] = [k.slice(0, k.lastIndexOf('#')), Number(k.slice(k.lastIndexOf('#') + 1))];
+      (buffers[name] ??= [])[i] = t.data;
+    }
+    trainer.engine.optimizer.load({ kind: trainer.engine.optimizer.kind, step: st.optimizerStep, buffers });
+    if (existsSync(join(dir, 'log.jsonl'))) {
+      for (const line of readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n').filter(Boolean)) records.push(JSON.parse(line) as EpochRecord);
+    }
+  }
+
+  const save = (final: boolean) => {
+    if (!dir) return;
+    model.saveSafetensors(join(dir, 'last.safetensors'));
+    if (ema) saveSafetensors(join(dir, 'ema.safetensors'), new Map([...ema.weights].map(([k, v]) => [k, { shape: model.fullGraph.params.get(k)!.shape, data: v }])), { format: 'pt' });
+    const opt = new Map<string, HostTensor>();
+    for (const [k, bufs] of trainer.engine.optimizer.buffers) bufs.forEach((b, i) => opt.set(`${k}#${i}`, { shape: [b.length], data: b }));
+    saveSafetensors(join(dir, 'optimizer.safetensors'), opt);
+    writeAtomic(join(dir, 'state.json'), `${JSON.stringify({ ...st, optimizerStep: trainer.engine.optimizer.step, final }, null, 2)}\n`);
+  };
+  if (dir) writeAtomic(join(dir, 'config.json'), `${JSON.stringify({ model: model.name, num_classes: model.numClasses, in_chans: model.inChans, input_size: [model.inChans, ...model.inputSize], ...(o.config ?? {}), recipe: { epochs: o.epochs, seed, trainer: { ...topt, distill: topt.distill }, schedule: sched, mixup: o.mixup, ema: o.ema } }, null, 2)}\n`);
+
+  let teacherSession: Session | undefined;
+  if (o.teacher) teacherSession = await o.teacher.createSession({ outputs: ['logits'] });
+  let interrupted = false;
+  try {
+    for (let epoch = st.epoch; epoch < o.epochs && !interrupted; epoch++) {
+      const t0 = performance.now();
+      let images = 0;
+      const skip = st.batch;
+      if (!skip) {
+        st.lossSum = 0;
+        st.lossCount = 0;
+      }
+      let b = skip;
+      for await (const batch of o.train.batches(epoch, skip)) {
+        trainer.lr = lrAt(sched, st.updates);
+        let targets: Int32Array | HostTensor = batch.targets;
+        if (o.mixup && ((o.mixup.mixupAlpha ?? 0) > 0 || (o.mixup.cutmixAlpha ?? 0) > 0)) {
+          const rng = new Rng((seed * 1_000_003 + epoch * 10_007 + b) >>> 0);
+          const m = mixBatch(batch.x.data, batch.x.shape, batch.targets, { ...o.mixup, numClasses: model.numClasses, labelSmoothing: topt.labelSmoothing ?? 0 }, rng);
+          targets = { shape: [batch.targets.length, model.numClasses], data: m.targets };
+        }
+        const teacher = teacherSession ? (await runSession(teacherSession, batch.x, ['logits']))['logits'] : undefined;
+        let r;
+        try {
+          r = await trainer.step(batch.x, targets, teacher ? { teacher } : {});
+        } catch (e) {
+          if (e instanceof TrainError && /the loss is/.test(e.message)) throw new TrainError(`epoch ${epoch}, ${e.message}`);
+          throw e;
+        }
+        st.step++;
+        b++;
+        st.batch = b;
+        if (r.updated) {
+          st.updates++;
+          ema?.update(model.weights);
+        }
+        st.lossSum += r.loss;
+        st.lossCount++;
+        images += batch.targets.length;
+        o.onStep?.({ epoch, step: st.step, batch: b, batches: o.train.batchesPerEpoch, loss: r.loss, lr: r.lr, imagesPerSecond: images / ((performance.now() - t0) / 1000) });
+        if (o.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+      }
+      if (interrupted) break;
+      const seconds = (performance.now() - t0) / 1000;
+      const rec: EpochRecord = { epoch, train_loss: st.lossSum / Math.max(1, st.lossCount), lr: trainer.lr, seconds, images_per_second: images / seconds };
+      if (o.val) {
+        const ev = await evaluateWeights(model, model.weights, o.val, epoch);
+        Object.assign(rec, { eval_loss: ev.loss, eval_top1: ev.top1, eval_top5: ev.top5 });
+        if (ema) {
+          const ee = await evaluateWeights(model, ema.weights, o.val, epoch);
+          Object.assign(rec, { ema_top1: ee.top1, ema_top5: ee.top5 });
+        }
+      }
+      records.push(rec);
+      st.epoch = epoch + 1;
+      st.batch = 0;
+      const metric = rec.eval_top1 ?? -rec.train_loss;
+      if (dir) {
+        if (!st.best || metric > st.best.metric) {
+          st.best = { epoch, metric };
+          model.saveSafetensors(join(dir, 'best.safetensors'));
+        }
+        if (o.checkpointHist) {
+          model.saveSafetensors(join(dir, `checkpoint-${epoch}.safetensors`));
+          const old = join(dir, `checkpoint-${epoch - o.checkpointHist}.safetensors`);
+          if (existsSync(old)) rmSync(old);
+        }
+        writeAtomic(join(dir, 'log.jsonl'), records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+        const csv = [SUMMARY_COLUMNS.join(','), ...records.map((x) => SUMMARY_COLUMNS.map((k) => (x[k] === undefined ? '' : String(x[k]))).join(','))];
+        writeAtomic(join(dir, 'summary.csv'), `${csv.join('\n')}\n`);
+        save(st.epoch === o.epochs);
+      }
+      o.onEpoch?.(rec);
+    }
+    if (interrupted) save(false);
+  } finally {
+    await trainer.release();
+    if (teacherSession) await teacherSession.release();
+  }
+  return { epochs: records, ...(st.best ? { best: st.best } : {}), interrupted, steps: st.step };
+}

@@ -18,7 +18,9 @@ import { saveSafetensors } from '../weights/safetensors.js';
 import { formatVerify, loadSeeds, summarize, verifySeeds, DEFAULT_SEEDS } from '../tasks/verify.js';
 import { readNpy, writeNpy } from '../weights/npy.js';
 import { InputError } from '../weights/tensor.js';
-import { grad } from './grad.js';
+import { checkpointClasses, grad } from './grad.js';
+import { runConfigFor, type RunConfig } from '../train/run-config.js';
+import { train } from './train.js';
 import { int, log, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 
@@ -50,6 +52,30 @@ async function withWeights(model: Model, v: Values, pretrained: boolean): Promis
       throw e;
     }
   }
+}
+
+/**
+ * A fine-tuned checkpoint's run: config.json beside `--weights` (tsimm train) gives the classes, channels, size and
+ * preprocessing; without one, a classifier of another width than the registry's sets the class count.
+ */
+function trainedRun(name: string, v: Values): RunConfig | undefined {
+  const file = str(v, 'weights');
+  if (!file) return undefined;
+  const run = runConfigFor(file);
+  if (run) {
+    if (resolveModel(run.model).entry.name !== resolveModel(name).entry.name) throw new InputError(`${file} was trained as ${run.model} (its config.json says so), not ${name}`);
+    return run;
+  }
+  const classes = checkpointClasses(name, checkInputFile(file, '--weights'));
+  const { cfg } = resolveModel(name);
+  return classes && classes !== cfg.numClasses ? { model: name, numClasses: classes, inChans: 3, size: [cfg.inputSize[1], cfg.inputSize[2]] } : undefined;
+}
+
+/** The preprocessing a run recorded, as overrides (its size, crop, interpolation, mean/std). */
+function runPreprocess(run: RunConfig | undefined): PreprocessOverrides {
+  if (!run?.preprocess) return {};
+  const { size: _size, ...rest } = run.preprocess;
+  return { ...rest, size: run.size };
 }
 
 /** Where the weights come from, for every command that runs a model. */
@@ -362,11 +388,13 @@ const predict: Command = {
   async run(p, v) {
     if (p.length < 2) throw new UsageError('expected a model name and at least one image');
     const [name, ...images] = p as [string, ...string[]];
-    const model = createModel(name, { inputSize: sizeOpt(v) });
+    const run = trainedRun(name, v);
+    const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
     const int8 = await precisionSession(model, v);
     const session = int8 ?? (await model.createSession({ releaseWeights: true }));
-    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess: preprocessFlags(v), features: !!v['features'] && !int8, session });
+    const preprocess = { ...runPreprocess(run), ...preprocessFlags(v) };
+    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess, features: !!v['features'] && !int8, session, ...(run?.classNames ? { classNames: run.classNames } : {}) });
     await session.release();
     if (v['json']) {
       out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
@@ -403,15 +431,18 @@ const evalCmd: Command = {
     const classMapFile = str(v, 'class-map');
     const labels = str(v, 'labels');
     if (labels) checkInputFile(labels, '--labels');
-    const data = listDataset(p[1]!, { labels, classMap: classMapFile ? readClassMap(checkInputFile(classMapFile, '--class-map')) : undefined });
-    const model = createModel(p[0]!, { inputSize: sizeOpt(v) });
+    const run = trainedRun(p[0]!, v);
+    // A fine-tuned run's class names map its folders (ImageFolder of the user's classes).
+    const runMap = run?.classNames ? new Map(run.classNames.map((c, i) => [c, i])) : undefined;
+    const data = listDataset(p[1]!, { labels, classMap: classMapFile ? readClassMap(checkInputFile(classMapFile, '--class-map')) : runMap });
+    const model = createModel(p[0]!, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
     const bar = process.stderr.isTTY
       ? (done: number, total: number, ips: number) =>
           process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
       : undefined;
     const session = (await precisionSession(model, v)) ?? (await model.createSession({ releaseWeights: true }));
-    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: preprocessFlags(v), weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
+    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: { ...runPreprocess(run), ...preprocessFlags(v) }, weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
     await session.release();
     for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
     if (v['json']) out(json(r));
@@ -614,6 +645,7 @@ const report: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
+  train,
   grad,
   bench,
   quantize,

@@ -185,6 +185,8 @@ export interface CropBox {
   left: number;
   height: number;
   width: number;
+  /** RandomResizedCrop only: set when all 10 attempts failed and the centre crop was taken. */
+  fallback?: boolean;
 }
 
 /**
@@ -220,7 +222,7 @@ export function rrcParams(width: number, height: number, scale: [number, number]
     w = width;
     h = height;
   }
-  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
+  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w, fallback: true };
 }
 
 /** Crop then PIL-resize to (outWidth, outHeight), as torchvision's F.resized_crop on a PIL image. */

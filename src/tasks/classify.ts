@@ -32,6 +32,8 @@ export interface ClassifyOptions {
   features?: boolean;
   session?: Session;
   pool?: PreprocessPool;
+  /** The classes of a fine-tuned model (its run's config.json), in index order. */
+  classNames?: string[];
 }
 
 /** Preprocess a list of files into batches; a file that fails is reported, not fatal. */
@@ -52,7 +54,8 @@ export async function* preprocessBatches(files: string[], config: PreprocessConf
   }
 }
 
-export function labelOf(index: number, numClasses: number): { wnid?: string; label: string } {
+export function labelOf(index: number, numClasses: number, classNames?: string[]): { wnid?: string; label: string } {
+  if (classNames?.[index] !== undefined) return { label: classNames[index]! };
   if (numClasses !== 1000) return { label: `class ${index}` };
   const c = imagenetClasses()[index]!;
   return { wnid: c.wnid, label: shortName(c) };
@@ -73,7 +76,7 @@ export async function classify(model: Model, images: string[], o: ClassifyOption
       const classes = logits.shape[1]!;
       batch.files.forEach((file, i) => {
         const probs = softmax(logits.data.subarray(i * classes, (i + 1) * classes));
-        const predictions = topk(probs, o.topk ?? 5).map((index) => ({ index, ...labelOf(index, classes), prob: probs[index]! }));
+        const predictions = topk(probs, o.topk ?? 5).map((index) => ({ index, ...labelOf(index, classes, o.classNames), prob: probs[index]! }));
         const f = out['features'];
         const dim = f?.shape[1] ?? 0;
         byImage.set(file, { image: file, predictions, features: f ? f.data.slice(i * dim, (i + 1) * dim) : undefined });

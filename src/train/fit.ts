@@ -57,6 +57,9 @@ export interface StepInfo {
   loss: number;
   lr: number;
   imagesPerSecond: number;
+  /** Seconds since this epoch (or its resumed part) started, and batches run in that time. */
+  elapsed: number;
+  batchesDone: number;
 }
 
 export interface FitOptions {
@@ -239,7 +242,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         st.lossSum += r.loss;
         st.lossCount++;
         images += batch.targets.length;
-        o.onStep?.({ epoch, step: st.step, batch: b, batches: o.train.batchesPerEpoch, loss: r.loss, lr: r.lr, imagesPerSecond: images / ((performance.now() - t0) / 1000) });
+        const elapsed = (performance.now() - t0) / 1000;
+        o.onStep?.({ epoch, step: st.step, batch: b, batches: o.train.batchesPerEpoch, loss: r.loss, lr: r.lr, imagesPerSecond: images / elapsed, elapsed, batchesDone: b - skip });
         if (o.signal?.aborted) {
           interrupted = true;
           break;

@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { parseIdx, readIdx } from '../../src/data/idx.js';
 import { decodeImage } from '../../src/data/preprocess.js';
 import { loadPdparams, readCheckpoint } from '../../src/weights/checkpoint.js';
 import { parseNpy } from '../../src/weights/npy.js';
@@ -42,6 +43,15 @@ export const TARGETS: Target[] = [
     name: 'checkpoint',
     seeds: ['model.safetensors', 'torch-zip.pth', 'torch-legacy.pth', 'paddle-p2.pdparams', 'paddle-p4.pdparams'],
     parse: (b, f) => (writeFileSync(f, b), tensorMapBytes(readCheckpoint(f).tensors)),
+  },
+  { name: 'idx', seeds: ['images-idx3-ubyte', 'labels-idx1-ubyte', 'float-idx2'], parse: (b) => parseIdx(b, 'input', { maxBytes: 1 << 20 }).data.byteLength },
+  { name: 'idx-file', seeds: ['images-idx3-ubyte', 'labels-idx1-ubyte', 'float-idx2'], parse: async (b, f) => (writeFileSync(f, b), (await readIdx(f, { maxBytes: 1 << 20 })).data.byteLength) },
+  {
+    name: 'idx-gzip',
+    seeds: ['images-idx3-ubyte.gz'],
+    parse: async (b, f) => (writeFileSync(f, b), (await readIdx(f, { maxBytes: 1 << 20 })).data.byteLength),
+    // Inflated values legitimately outgrow the file; the bound is the byte limit the reader was given.
+    maxOut: () => 1 << 20,
   },
   { name: 'npy', seeds: ['x-f4.npy', 'x-u1.npy'], parse: (b) => parseNpy(b, 'input').data.byteLength },
   {

@@ -1,0 +1,108 @@
+/**
+ * `tsimm train` as a user runs it: an ImageFolder of photos-like PNGs with a validation split, the run directory,
+ * `predict` with the trained weights printing the user's class names, Ctrl-C then `--resume` giving the losses of
+ * an uninterrupted run, Fashion-MNIST from Debian's package (IDX), and bad input.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { fashionMnistDir } from '../src/data/idx.js';
+import { runCli } from './helpers/cli.js';
+import { REPO } from './helpers/fixtures.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'tsimm-traincli-'));
+const data = join(tmp, 'photos');
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+before(async () => {
+  // Two classes a small net separates in a few steps: warm (red-dominant) and cold (blue-dominant) noise.
+  for (const [k, cls] of ['cold', 'warm'].entries()) {
+    mkdirSync(join(data, cls), { recursive: true });
+    for (let i = 0; i < 16; i++) {
+      const px = Buffer.alloc(40 * 36 * 3);
+      for (let j = 0; j < px.length; j++) px[j] = (j % 3 === (k ? 0 : 2) ? 150 : 40) + ((j * 7919 + i * 104729) % 90);
+      await sharp(px, { raw: { width: 40, height: 36, channels: 3 } }).png().toFile(join(data, cls, `${i}.png`));
+    }
+  }
+});
+
+const base = ['train', 'resnet18', '--data', data, '--val-split', '0.25', '--size', '32', '--batch-size', '8', '--lr', '0.05', '--seed', '3', '--workers', '1'];
+
+describe('tsimm train', () => {
+  it('trains on an ImageFolder, writes the run, and predict prints the class names', () => {
+    const run = join(tmp, 'run');
+    const r = runCli(tmp, [...base, '--epochs', '3', '--no-aug', '--model-ema', '--model-ema-decay', '0.9', '-o', run, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { epochs: { train_loss: number; eval_top1: number }[]; classes: string[]; best: { epoch: number } };
+    assert.deepEqual(s.classes, ['cold', 'warm']);
+    assert.equal(s.epochs.length, 3);
+    for (const f of ['last.safetensors', 'best.safetensors', 'ema.safetensors', 'config.json', 'state.json', 'log.jsonl', 'summary.csv']) assert.ok(existsSync(join(run, f)), f);
+    const p = runCli(tmp, ['predict', 'resnet18', '--weights', join(run, 'best.safetensors'), join(data, 'warm', '3.png'), '--topk', '2', '--json']);
+    assert.equal(p.code, 0, p.stderr);
+    const pred = JSON.parse(p.stdout) as { predictions: { label: string }[] }[];
+    assert.deepEqual(pred[0]!.predictions.map((q) => q.label).sort(), ['cold', 'warm']);
+    const e = runCli(tmp, ['eval', 'resnet18', data, '--weights', join(run, 'best.safetensors'), '--json']);
+    assert.equal(e.code, 0, e.stderr);
+    const ev = JSON.parse(e.stdout) as { evaluated: number; top1: number };
+    assert.equal(ev.evaluated, 32);
+    assert.ok(ev.top1 >= 0 && ev.top1 <= 100);
+  });
+
+  it('Ctrl-C saves a resumable state (exit 130); --resume gives the losses of an uninterrupted run', async () => {
+    const full = join(tmp, 'full');
+    const args = [...base, '--epochs', '2', '--mixup', '0.4', '--cutmix', '1.0'];
+    const u = runCli(tmp, [...args, '-o', full, '--json']);
+    assert.equal(u.code, 0, u.stderr);
+    const part = join(tmp, 'part');
+    const code = await new Promise<number>((res) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), ...args, '-o', part], { cwd: tmp });
+      let sent = false;
+      child.stdout.on('data', (d: Buffer) => {
+        // The first epoch line: interrupt during the second epoch.
+        if (!sent && d.toString().includes('epoch 0')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => res(c ?? -1));
+    });
+    assert.equal(code, 130);
+    const r = runCli(tmp, ['train', 'resnet18', '-o', part, '--resume', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const a = readFileSync(join(full, 'summary.csv'), 'utf8').trim().split('\n');
+    const b = readFileSync(join(part, 'summary.csv'), 'utf8').trim().split('\n');
+    assert.equal(b.length, a.length);
+    a.slice(1).forEach((row, i) => {
+      const [la, lb] = [Number(row.split(',')[1]), Number(b[i + 1]!.split(',')[1])];
+      assert.ok(Math.abs(la - lb) < 1e-6, `epoch ${i}: ${la} vs ${lb}`);
+    });
+  });
+
+  it('Fashion-MNIST (IDX, Debian package): grayscale into a 1-channel model, test split as validation', { skip: fashionMnistDir() ? false : 'dataset-fashion-mnist is not installed (.ci/run installs it)' }, () => {
+    const dir = fashionMnistDir()!;
+    const run = join(tmp, 'fm');
+    const r = runCli(tmp, ['train', 'resnet18', '--data', dir, '--val', dir, '--limit', '128', '--in-chans', '1', '--size', '32', '--epochs', '1', '--batch-size', '32', '--workers', '1', '-o', run, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { class_names: string[]; in_chans: number; data: { val_samples: number } };
+    assert.equal(cfg.class_names[9], 'Ankle boot');
+    assert.equal(cfg.in_chans, 1);
+    assert.equal(cfg.data.val_samples, 128);
+  });
+
+  it('bad input: a missing data path, nothing to resume, a batch larger than the data', () => {
+    const miss = runCli(tmp, ['train', 'resnet18', '--data', join(tmp, 'nope'), '-o', join(tmp, 'x')]);
+    assert.equal(miss.code, 1);
+    assert.match(miss.stderr, /nope/);
+    assert.equal(miss.stderr.trim().split('\n').length, 1, miss.stderr);
+    const res = runCli(tmp, ['train', 'resnet18', '-o', join(tmp, 'empty'), '--resume']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /nothing to resume/);
+    const big = runCli(tmp, ['train', 'resnet18', '--data', data, '--size', '32', '--batch-size', '64', '-o', join(tmp, 'big')]);
+    assert.equal(big.code, 1);
+    assert.match(big.stderr, /--batch-size 64 is larger than the 32 training samples/);
+  });
+});

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -316,6 +316,7 @@ const jobs: Job[] = ROWS.flatMap((spec) => {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const t0 = performance.now();
+const srcAtStart = srcTrainHash();
 const bare = {
   tsimmMB: oneShot(process.execPath, ['--import', 'tsx', import.meta.filename, '--bare']).maxRssMB,
   ...(TORCH ? { torchMB: oneShot(PYTHON, [TORCH_SCRIPT, '--bare']).maxRssMB } : {}),
@@ -356,6 +357,14 @@ const rows: Row[] = jobs.map((j, i) => {
   return row;
 });
 
+function gitHead(): string | undefined {
+  if (!existsSync(join(here, '..', '.git'))) return process.env['TSIMM_BENCH_SOURCE']; // a copied tree (see README)
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src/train'], { cwd: join(here, '..'), encoding: 'utf8' }).stdout.trim();
+  return `${r.stdout.trim()}${dirty ? ' + uncommitted src/train changes' : ''}`;
+}
+
 function srcTrainHash(): string {
   const dir = join(here, '..', 'src', 'train');
   const h = createHash('sha256');
@@ -394,7 +403,9 @@ const result = {
   },
   bareRssMB: bare,
   // Which training engine was measured (src/train is changing): sha256 of its sources, first 12 hex digits.
-  srcTrain: srcTrainHash(),
+  srcTrain: srcAtStart,
+  ...(srcTrainHash() !== srcAtStart ? { warning: 'src/train changed during the run: rows measured different engines' } : {}),
+  git: gitHead(),
   env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TSIMM_'))),
   wallSeconds: Math.round((performance.now() - t0) / 1000),
   rows,

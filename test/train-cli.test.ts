@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { fashionMnistDir } from '../src/data/idx.js';
+import { loadSafetensors } from '../src/weights/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
 
@@ -50,6 +51,39 @@ describe('tsimm train', () => {
     const ev = JSON.parse(e.stdout) as { evaluated: number; top1: number };
     assert.equal(ev.evaluated, 32);
     assert.ok(ev.top1 >= 0 && ev.top1 <= 100);
+  });
+
+  it('fine-tuning flows from that checkpoint: head-only at a higher resolution, a new head, distillation', () => {
+    const run = join(tmp, 'run');
+    const best = join(run, 'best.safetensors');
+    // PaddleClas "Fix": everything frozen but the classifier, at a higher resolution.
+    const fix = join(tmp, 'fix');
+    const f = runCli(tmp, ['train', 'resnet18', '--data', data, '--weights', best, '--freeze', 'head', '--size', '48', '--epochs', '1', '--batch-size', '8', '--no-aug', '--workers', '1', '-o', fix]);
+    assert.equal(f.code, 0, f.stderr);
+    const before = loadSafetensors(best);
+    const after = loadSafetensors(join(fix, 'last.safetensors'));
+    assert.deepEqual(after.get('layer3.0.conv1.weight')!.data, before.get('layer3.0.conv1.weight')!.data);
+    assert.deepEqual(after.get('layer3.0.bn1.running_var')!.data, before.get('layer3.0.bn1.running_var')!.data, 'frozen BatchNorm statistics moved');
+    assert.notDeepEqual(after.get('fc.weight')!.data, before.get('fc.weight')!.data);
+    assert.deepEqual((JSON.parse(readFileSync(join(fix, 'config.json'), 'utf8')) as { input_size: number[] }).input_size, [3, 48, 48]);
+    // A 3-class dataset from the 2-class checkpoint: the classifier is re-initialised (timm's rule), the rest loads.
+    const three = join(tmp, 'three');
+    for (const c of ['cold', 'warm', 'warm2']) mkdirSync(join(three, c), { recursive: true });
+    for (let i = 0; i < 8; i++) for (const [c, src] of [['cold', 'cold'], ['warm', 'warm'], ['warm2', 'warm']]) copyFileSync(join(data, src!, `${i}.png`), join(three, c!, `${i}.png`));
+    const ft = join(tmp, 'ft');
+    const n = runCli(tmp, ['train', 'resnet18', '--data', three, '--weights', best, '--size', '32', '--epochs', '1', '--batch-size', '8', '--lr', '0.01', '--workers', '1', '-o', ft, '--json']);
+    assert.equal(n.code, 0, n.stderr);
+    assert.equal(loadSafetensors(join(ft, 'last.safetensors')).get('fc.weight')!.shape[0], 3);
+    // Distillation from the trained checkpoint: the KL term is logged and falls.
+    const kd = join(tmp, 'kd');
+    const k = runCli(tmp, ['train', 'resnet18', '--data', data, '--teacher', 'resnet18', '--teacher-weights', best, '--distill', 'kl', '--temperature', '2', '--distill-alpha', '0.7', '--size', '32', '--epochs', '3', '--batch-size', '8', '--lr', '0.05', '--no-aug', '--workers', '1', '-o', kd, '--json']);
+    assert.equal(k.code, 0, k.stderr);
+    const ep = (JSON.parse(k.stdout) as { epochs: { train_loss_kd: number }[] }).epochs.map((e) => e.train_loss_kd);
+    assert.ok(ep.every(Number.isFinite) && ep[2]! < ep[0]!, `KD term ${ep.join(' → ')}`);
+    // Resuming a run with another architecture is refused.
+    const wrong = runCli(tmp, ['train', 'resnet34', '-o', run, '--resume']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /holds a run of resnet18 with 2 classes, not resnet34/);
   });
 
   it('Ctrl-C saves a resumable state (exit 130); --resume gives the losses of an uninterrupted run', async () => {

@@ -61,7 +61,8 @@ function progress(s: StepInfo, epochs: number): void {
 function epochLine(r: EpochRecord): string {
   const ev = r.eval_top1 !== undefined ? ` eval_loss ${r.eval_loss!.toFixed(4)} top1 ${r.eval_top1.toFixed(2)} top5 ${r.eval_top5!.toFixed(2)}` : '';
   const ema = r.ema_top1 !== undefined ? ` ema_top1 ${r.ema_top1.toFixed(2)}` : '';
-  return `epoch ${r.epoch} train_loss ${r.train_loss.toFixed(4)}${ev}${ema} lr ${r.lr.toExponential(3)} ${r.images_per_second.toFixed(1)} img/s`;
+  const kd = r.train_loss_kd !== undefined ? ` (ce ${r.train_loss_ce!.toFixed(4)} kd ${r.train_loss_kd.toFixed(4)})` : '';
+  return `epoch ${r.epoch} train_loss ${r.train_loss.toFixed(4)}${kd}${ev}${ema} lr ${r.lr.toExponential(3)} ${r.images_per_second.toFixed(1)} img/s`;
 }
 
 export const train: Command = {

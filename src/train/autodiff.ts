@@ -199,6 +199,25 @@ const RULES: Record<string, Rule> = {
         c.addParamGrad(wName, c.b.op('Transpose', [dW], { perm: [1, 0, 2, 3] }));
       }
       if (!c.needs.has(x)) return [undefined];
+      if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && process.env['TSIMM_DX'] !== 'convt') {
+        // A 1×1 stride-1 conv is a matrix product per sample: dX[n] = Wᵀ·dy[n] (no col2im).
+        const out = c.shape(n.outputs[0]!)[1] as number;
+        const wt = c.b.op('Transpose', [c.b.op('Reshape', [wName, c.b.ints([out, ch])])], { perm: [1, 0] });
+        const prod = c.b.op('MatMul', [wt, c.b.op('Reshape', [gy!, c.b.ints([0, out, h * w])])], {}, `${n.name}:dX`);
+        return [c.b.op('Reshape', [prod, c.b.ints([0, ch, h, w])])];
+      }
+      if (sh === 1 && sw === 1 && dh === 1 && dw === 1 && process.env['TSIMM_DX'] !== 'convt' && process.env['TSIMM_DX3'] !== 'convt') {
+        // Stride 1: dX is a conv of dy with the spatially flipped, in/out-swapped kernel (im2col, not col2im).
+        const out = c.shape(n.outputs[0]!)[1] as number;
+        const og = out / group;
+        const cg = ch / group;
+        // [O, C/g, kh, kw] → per group [C/g, O/g, kh, kw] → [C, O/g, kh, kw], flipped in both spatial axes.
+        const perGroup = c.b.op('Transpose', [c.b.op('Reshape', [wName, c.b.ints([group, og, cg, kh, kw])])], { perm: [0, 2, 1, 3, 4] });
+        const swapped = c.b.op('Reshape', [perGroup, c.b.ints([ch, og, kh, kw])]);
+        const flipped = c.b.op('Slice', [swapped, c.b.ints([-1, -1]), c.b.ints([-kh - 1, -kw - 1]), c.b.ints([2, 3]), c.b.ints([-1, -1])]);
+        const [pt, pl, pb, pr] = pads as [number, number, number, number];
+        return [c.b.op('Conv', [gy!, flipped], { kernel_shape: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr], group }, `${n.name}:dX`)];
+      }
       // dX = ConvTranspose with the forward weight; output_padding restores the rows a stride dropped.
       const oph = h + pads[0]! + pads[2]! - (sh * (oh - 1) + dh * (kh - 1) + 1);
       const opw = w + pads[1]! + pads[3]! - (sw * (ow - 1) + dw * (kw - 1) + 1);
@@ -265,7 +284,8 @@ const RULES: Record<string, Rule> = {
 
   Relu: {
     forward: (c, n) => plain(c, n),
-    backward: (c, n, [gy]) => [c.b.op('Where', [c.b.op('Greater', [n.outputs[0]!, c.b.scalar(0)]), gy!, c.b.scalar(0)], {}, `${n.name}:dRelu`)],
+    // y ≥ 0, so sign(y) is the mask (1 where the unit is on, 0 where it is off): two float passes, no bool tensor.
+    backward: (c, n, [gy]) => [c.b.op('Mul', [gy!, c.b.op('Sign', [n.outputs[0]!], {}, `${n.name}:dRelu`)], {}, `${n.name}:dRelu`)],
   },
 
   Sigmoid: {
@@ -535,6 +555,7 @@ export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph 
     gradOutputs,
     bnStats,
     inputs: { x, targets: loss.targets, ...(loss.teacher ? { teacher: loss.teacher } : {}) },
+    lossTerms: loss.terms,
     inputShape,
     numClasses,
   };

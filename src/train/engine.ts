@@ -20,6 +20,8 @@ export interface TrainSpec {
   gradOutputs: Record<string, string>;
   bnStats: BnStatSpec[];
   inputs: { x: string; targets: string; teacher?: string };
+  /** Scalar outputs with the loss's parts (distillation: loss_ce, loss_kd). */
+  lossTerms?: string[];
   inputShape: (number | string)[];
   numClasses: number;
 }
@@ -59,6 +61,8 @@ export interface ForwardBackward {
   grads: Map<string, Float32Array>;
   /** Batch mean and biased variance per train-mode BatchNorm. */
   batchStats: Map<string, { mean: Float32Array; var: Float32Array }>;
+  /** The loss's parts by output name (distillation: loss_ce, loss_kd). */
+  terms: Record<string, number>;
 }
 
 export interface StepResult {
@@ -70,6 +74,7 @@ export interface StepResult {
   updated: boolean;
   /** Global gradient norm before clipping (when clipping is on). */
   gradNorm?: number;
+  terms: Record<string, number>;
 }
 
 const isFeed = (t: Targets): t is Feed => (t as Feed).dims !== undefined;
@@ -132,12 +137,13 @@ export class TrainEngine {
       feeds[spec.inputs.teacher] = teacher;
     }
     for (const p of spec.paramInputs) feeds[p] = { data: this.weights.get(p)!, dims: spec.paramShapes[p]! };
-    const outputs = ['loss', 'losses', 'logits', ...Object.values(spec.gradOutputs), ...spec.bnStats.flatMap((b) => [b.mean, b.var])];
+    const outputs = ['loss', 'losses', 'logits', ...(spec.lossTerms ?? []), ...Object.values(spec.gradOutputs), ...spec.bnStats.flatMap((b) => [b.mean, b.var])];
     const r = await this.run(feeds, outputs);
     const grads = new Map<string, Float32Array>();
     for (const [p, o] of Object.entries(spec.gradOutputs)) grads.set(p, r[o]!);
     const batchStats = new Map(spec.bnStats.map((b) => [b.path, { mean: r[b.mean]!, var: r[b.var]! }]));
-    return { loss: r['loss']![0]!, losses: r['losses']!, logits: r['logits']!, grads, batchStats };
+    const terms = Object.fromEntries((spec.lossTerms ?? []).map((t) => [t, r[t]![0]!]));
+    return { loss: r['loss']![0]!, losses: r['losses']!, logits: r['logits']!, grads, batchStats, terms };
   }
 
   /** running = (1 − m)·running + m·batch, with the batch variance made unbiased (count N·H·W). */
@@ -172,7 +178,7 @@ export class TrainEngine {
         const a = this.acc.get(p)!;
         for (let i = 0; i < g.length; i++) a[i]! += g[i]! / k;
       }
-      if (++this.accCount < k) return { loss: fb.loss, losses: fb.losses, logits: fb.logits, lr: this.lr, updated: false };
+      if (++this.accCount < k) return { loss: fb.loss, losses: fb.losses, logits: fb.logits, lr: this.lr, updated: false, terms: fb.terms };
       grads = this.acc;
     }
     const gradNorm = this.o.clipGrad !== undefined ? clipGradNorm(grads.values(), this.o.clipGrad) : undefined;
@@ -181,6 +187,6 @@ export class TrainEngine {
       for (const a of this.acc!.values()) a.fill(0);
       this.accCount = 0;
     }
-    return { loss: fb.loss, losses: fb.losses, logits: fb.logits, lr: this.lr, updated: true, ...(gradNorm !== undefined ? { gradNorm } : {}) };
+    return { loss: fb.loss, losses: fb.losses, logits: fb.logits, lr: this.lr, updated: true, terms: fb.terms, ...(gradNorm !== undefined ? { gradNorm } : {}) };
   }
 }

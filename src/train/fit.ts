@@ -39,6 +39,9 @@ export interface BatchSource {
 export interface EpochRecord {
   epoch: number;
   train_loss: number;
+  /** Distillation: the cross-entropy and KD parts of the loss (epoch means). */
+  train_loss_ce?: number;
+  train_loss_kd?: number;
   eval_loss?: number;
   eval_top1?: number;
   eval_top5?: number;
@@ -105,6 +108,19 @@ interface RunState {
   optimizerStep: number;
   lossSum: number;
   lossCount: number;
+  termSums?: Record<string, number>;
+}
+
+/** A failed write (full disk, permissions) as one line; the files already there are whole (atomic renames). */
+function guardWrite(dir: string | undefined, f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code) throw e;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
+    throw new InputError(`cannot save the run in ${dir}: ${why}; the previous checkpoint is intact — free space (or fix permissions) and continue with --resume`);
+  }
 }
 
 function writeAtomic(path: string, text: string): void {
@@ -176,6 +192,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 
   if (o.resume) {
     if (!dir || !existsSync(join(dir, 'state.json'))) throw new InputError(`nothing to resume in ${dir ?? '(no --output)'}: state.json is missing`);
+    const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model: string; num_classes: number; in_chans?: number };
+    if (saved.model !== model.name || saved.num_classes !== model.numClasses || (saved.in_chans ?? 3) !== model.inChans) {
+      throw new InputError(`${dir} holds a run of ${saved.model} with ${saved.num_classes} classes, not ${model.name} with ${model.numClasses}; resume it with the same model and data, or give another --output`);
+    }
     st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as RunState;
     const w = loadSafetensors(join(dir, 'last.safetensors'));
     for (const [k, t] of w) model.weights.get(k)?.set(t.data);
@@ -192,7 +212,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     }
   }
 
-  const save = (final: boolean) => {
+  const save = (final: boolean) => guardWrite(dir, () => saveState(final));
+  const saveState = (final: boolean) => {
     if (!dir) return;
     model.saveSafetensors(join(dir, 'last.safetensors'));
     if (ema) saveSafetensors(join(dir, 'ema.safetensors'), new Map([...ema.weights].map(([k, v]) => [k, { shape: model.fullGraph.params.get(k)!.shape, data: v }])), { format: 'pt' });
@@ -214,6 +235,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (!skip) {
         st.lossSum = 0;
         st.lossCount = 0;
+        st.termSums = {};
       }
       let b = skip;
       for await (const batch of o.train.batches(epoch, skip)) {
@@ -241,6 +263,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         }
         st.lossSum += r.loss;
         st.lossCount++;
+        for (const [k, t] of Object.entries(r.terms)) (st.termSums ??= {})[k] = (st.termSums[k] ?? 0) + t;
         images += batch.targets.length;
         const elapsed = (performance.now() - t0) / 1000;
         o.onStep?.({ epoch, step: st.step, batch: b, batches: o.train.batchesPerEpoch, loss: r.loss, lr: r.lr, imagesPerSecond: images / elapsed, elapsed, batchesDone: b - skip });
@@ -252,6 +275,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (interrupted) break;
       const seconds = (performance.now() - t0) / 1000;
       const rec: EpochRecord = { epoch, train_loss: st.lossSum / Math.max(1, st.lossCount), lr: trainer.lr, seconds, images_per_second: images / seconds };
+      for (const [k, t] of Object.entries(st.termSums ?? {})) (rec as unknown as Record<string, number>)[`train_${k}`] = t / Math.max(1, st.lossCount);
       if (o.val) {
         const ev = await evaluateWeights(model, model.weights, o.val, epoch);
         Object.assign(rec, { eval_loss: ev.loss, eval_top1: ev.top1, eval_top5: ev.top5 });
@@ -265,18 +289,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       st.batch = 0;
       const metric = rec.eval_top1 ?? -rec.train_loss;
       if (dir) {
-        if (!st.best || metric > st.best.metric) {
-          st.best = { epoch, metric };
-          model.saveSafetensors(join(dir, 'best.safetensors'));
-        }
-        if (o.checkpointHist) {
-          model.saveSafetensors(join(dir, `checkpoint-${epoch}.safetensors`));
-          const old = join(dir, `checkpoint-${epoch - o.checkpointHist}.safetensors`);
-          if (existsSync(old)) rmSync(old);
-        }
-        writeAtomic(join(dir, 'log.jsonl'), records.map((x) => JSON.stringify(x)).join('\n') + '\n');
-        const csv = [SUMMARY_COLUMNS.join(','), ...records.map((x) => SUMMARY_COLUMNS.map((k) => (x[k] === undefined ? '' : String(x[k]))).join(','))];
-        writeAtomic(join(dir, 'summary.csv'), `${csv.join('\n')}\n`);
+        guardWrite(dir, () => writeEpoch(dir, epoch, metric));
         save(st.epoch === o.epochs);
       }
       o.onEpoch?.(rec);
@@ -287,4 +300,20 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (teacherSession) await teacherSession.release();
   }
   return { epochs: records, ...(st.best ? { best: st.best } : {}), interrupted, steps: st.step };
+
+  /** Epoch-end files: best weights, checkpoint history, log.jsonl and summary.csv. */
+  function writeEpoch(dir: string, epoch: number, metric: number): void {
+    if (!st.best || metric > st.best.metric) {
+      st.best = { epoch, metric };
+      model.saveSafetensors(join(dir, 'best.safetensors'));
+    }
+    if (o.checkpointHist) {
+      model.saveSafetensors(join(dir, `checkpoint-${epoch}.safetensors`));
+      const old = join(dir, `checkpoint-${epoch - o.checkpointHist}.safetensors`);
+      if (existsSync(old)) rmSync(old);
+    }
+    writeAtomic(join(dir, 'log.jsonl'), records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const csv = [SUMMARY_COLUMNS.join(','), ...records.map((x) => SUMMARY_COLUMNS.map((k) => (x[k] === undefined ? '' : String(x[k]))).join(','))];
+    writeAtomic(join(dir, 'summary.csv'), `${csv.join('\n')}\n`);
+  }
 }

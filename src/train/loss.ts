@@ -18,6 +18,8 @@ export interface LossNodes {
   targets: string;
   teacher?: string;
   dLogits: string;
+  /** Batch means of the loss's parts, as graph outputs (distillation: `loss_ce`, `loss_kd`). */
+  terms: string[];
 }
 
 export function buildLoss(b: OnnxBuilder, logits: string, numClasses: number, spec: LossSpec, invN: string): LossNodes {
@@ -59,10 +61,12 @@ export function buildLoss(b: OnnxBuilder, logits: string, numClasses: number, sp
       dkd = b.op('Mul', [b.op('Add', [b.op('Sub', [p, q]), d2]), b.scalar(0.5)]);
     }
     const a = spec.alpha;
+    b.node('ReduceMean', [ce], { axes: [0], keepdims: 0 }, 'loss', [b.output('loss_ce', [])]);
+    b.node('ReduceMean', [kd], { axes: [0], keepdims: 0 }, 'loss', [b.output('loss_kd', [])]);
     per = b.op('Add', [b.op('Mul', [ce, b.scalar(1 - a)]), b.op('Mul', [kd, b.scalar(a)])]);
     dz = b.op('Add', [b.op('Mul', [dce, b.scalar(1 - a)]), b.op('Mul', [dkd, b.scalar(a)])]);
   }
   b.node('Identity', [per], {}, 'loss', [b.output('losses', ['N'])]);
   b.node('ReduceMean', ['losses'], { axes: [0], keepdims: 0 }, 'loss', [b.output('loss', [])]);
-  return { targets, teacher, dLogits: b.op('Mul', [dz, invN], {}, 'loss') };
+  return { targets, teacher, dLogits: b.op('Mul', [dz, invN], {}, 'loss'), terms: teacher ? ['loss_ce', 'loss_kd'] : [] };
 }

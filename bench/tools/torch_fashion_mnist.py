@@ -7,7 +7,7 @@
 CONFIG_JSON (one argument, what the driver passes): {"data": DIR, "model": "resnet18", "size": 28, "epochs": N,
 "batch": 128, "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "warmup_lr", "min_lr",
 "scale": [a, b], "ratio": [a, b], "hflip", "interpolation", "crop_pct", "mean": [3], "std": [3], "seed",
-"threads": 2, "workers": 1, "limit": N|null}
+"threads": 2, "workers": 1, "limit": N|null (both splits), "train_limit": N|null (training split only)}
 
 Recipe, as tsimm's trainer + fit: SGD momentum (not Nesterov), weight decay on tensors of rank >= 2 only (timm's
 optimizer factory), cross-entropy with label smoothing, BatchNorm in train mode, cosine LR stepped per update with a
@@ -17,7 +17,7 @@ last BatchNorm zeroed (zero_init_last), Linear PyTorch's default. Train transfor
 RandomResizedCropAndInterpolation (torchvision's get_params, PIL resize of the box) + horizontal flip, gray
 replicated to 3 channels, ToTensor, Normalize; eval: resize the short side to floor(size / crop_pct), centre crop
 size. Data in DataLoader worker processes (`workers`, as tsimm's loader workers). Prints one JSON line per epoch
-({"epoch", "train_loss", "seconds", "images_per_second", "eval_top1", "eval_top5", "eval_loss", "eval_seconds",
+({"epoch", "train_loss", "seconds", "cpu_seconds", "images_per_second", "eval_top1", "eval_top5", "eval_loss", "eval_seconds",
 "lr"}) and a final {"summary": ...} line.
 """
 import gzip
@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import resource
 import sys
 import time
 
@@ -137,6 +138,12 @@ def lr_at(cfg, t, total, warmup):
     return cfg['min_lr'] + 0.5 * (cfg['lr'] - cfg['min_lr']) * (1 + math.cos(math.pi * t / total))
 
 
+def cpu_now():
+    # This process and its reaped children (DataLoader workers exit, and are joined, at the end of each pass).
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def evaluate(model, loader):
     model.eval()
     n = c1 = c5 = 0
@@ -167,7 +174,7 @@ def main():
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.SGD([{'params': decay, 'weight_decay': cfg['weight_decay']}, {'params': no_decay, 'weight_decay': 0.0}],
                           lr=cfg['lr'], momentum=cfg['momentum'])
-    xtr, ytr = load_split(cfg['data'], 'train', cfg.get('limit'))
+    xtr, ytr = load_split(cfg['data'], 'train', cfg.get('train_limit') or cfg.get('limit'))
     xte, yte = load_split(cfg['data'], 'test', cfg.get('limit'))
     train_ds = FashionMnist(xtr, ytr, cfg, True)
     test_ds = FashionMnist(xte, yte, cfg, False)
@@ -184,7 +191,7 @@ def main():
     for epoch in range(cfg['epochs']):
         train_ds.epoch = epoch
         loader = torch.utils.data.DataLoader(train_ds, shuffle=True, drop_last=True, generator=g, **common)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_now()
         loss_sum, images = 0.0, 0
         for x, y in loader:
             lr = lr_at(cfg, step, total, warmup)
@@ -197,8 +204,8 @@ def main():
             step += 1
             loss_sum += loss.item()
             images += len(y)
-        seconds = time.perf_counter() - t0
-        rec = {'epoch': epoch, 'train_loss': loss_sum / per_epoch, 'lr': lr, 'seconds': seconds, 'images_per_second': images / seconds}
+        seconds, cpu = time.perf_counter() - t0, cpu_now() - c0
+        rec = {'epoch': epoch, 'train_loss': loss_sum / per_epoch, 'lr': lr, 'seconds': seconds, 'cpu_seconds': cpu, 'images_per_second': images / seconds, 'loadavg': list(os.getloadavg())}
         rec.update(evaluate(model, test_loader))
         records.append(rec)
         print(json.dumps(rec), flush=True)

@@ -185,7 +185,7 @@ export class DataLoader {
   /** The dataset indices in epoch `epoch`'s order: a function of (seed, epoch) alone. */
   order(epoch: number): Int32Array {
     if (this.o.shuffle === false) return Int32Array.from({ length: this.dataset.length }, (_, i) => i);
-    return new Rng(mixSeed(this.seed, epoch)).permutation(this.dataset.length);
+    return Int32Array.from(new Rng(mixSeed(this.seed, epoch)).permutation(this.dataset.length));
   }
 
   /** Skipped samples, as { file, error }. */

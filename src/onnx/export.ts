@@ -73,10 +73,10 @@ function foldedConv(conv: Node, bn: Node, weights: WeightMap): { weight: () => F
     if (!w) throw new Error(`missing weight ${name}`);
     return w;
   };
-  const scales = (): Float32Array => {
+  const scales = (): Float64Array => {
     const [gamma, , , variance] = bn.params.map(get) as [Float32Array, Float32Array, Float32Array, Float32Array];
     const eps = bn.attrs['epsilon'] as number;
-    return Float32Array.from(gamma, (g, o) => g / Math.sqrt(variance[o]! + eps));
+    return Float64Array.from(gamma, (g, o) => g / Math.sqrt(variance[o]! + eps)); // float64, as before: bit-identical folds
   };
   return {
     weight: () => {

@@ -142,9 +142,6 @@ function cropTo(c: Ctx, v: string, fullH: number, fullW: number, pt: number, pl:
  * and wins only when C is small (the RGB stem) or the conv is grouped.
  */
 function dwByGemm(group: number, ch: number, kh: number, kw: number): boolean {
-  const mode = process.env['TSIMM_DW'];
-  if (mode === 'conv') return false;
-  if (mode === 'gemm') return group === 1;
   return group === 1 && ch >= 16 && kh * kw <= 9;
 }
 
@@ -199,14 +196,14 @@ const RULES: Record<string, Rule> = {
         c.addParamGrad(wName, c.b.op('Transpose', [dW], { perm: [1, 0, 2, 3] }));
       }
       if (!c.needs.has(x)) return [undefined];
-      if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && process.env['TSIMM_DX'] !== 'convt') {
+      if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0)) {
         // A 1×1 stride-1 conv is a matrix product per sample: dX[n] = Wᵀ·dy[n] (no col2im).
         const out = c.shape(n.outputs[0]!)[1] as number;
         const wt = c.b.op('Transpose', [c.b.op('Reshape', [wName, c.b.ints([out, ch])])], { perm: [1, 0] });
         const prod = c.b.op('MatMul', [wt, c.b.op('Reshape', [gy!, c.b.ints([0, out, h * w])])], {}, `${n.name}:dX`);
         return [c.b.op('Reshape', [prod, c.b.ints([0, ch, h, w])])];
       }
-      if (sh === 1 && sw === 1 && dh === 1 && dw === 1 && process.env['TSIMM_DX'] !== 'convt' && process.env['TSIMM_DX3'] !== 'convt') {
+      if (sh === 1 && sw === 1 && dh === 1 && dw === 1) {
         // Stride 1: dX is a conv of dy with the spatially flipped, in/out-swapped kernel (im2col, not col2im).
         const out = c.shape(n.outputs[0]!)[1] as number;
         const og = out / group;

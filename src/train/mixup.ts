@@ -30,8 +30,8 @@ export function cutmixBox(h: number, w: number, lam: number, rng: Rng): { y0: nu
   const ratio = Math.sqrt(1 - lam);
   const ch = Math.trunc(h * ratio);
   const cw = Math.trunc(w * ratio);
-  const cy = rng.int(0, h);
-  const cx = rng.int(0, w);
+  const cy = rng.int(0, h - 1);
+  const cx = rng.int(0, w - 1);
   const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
   const y0 = clip(cy - (ch >> 1), h);
   const y1 = clip(cy + (ch >> 1), h);

@@ -109,7 +109,7 @@ export class Trainer {
   }
 
   private open(): Promise<ort.InferenceSession> {
-    this.session ??= ort.InferenceSession.create(this.graph.bytes, { ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization ?? (process.env['TSIMM_ORT_OPT'] as Optimization | undefined) }), logSeverityLevel: 3, ...(process.env['TSIMM_ARENA'] === '0' ? { enableCpuMemArena: false } : {}), ...(process.env['TSIMM_MEMPAT'] === '0' ? { enableMemPattern: false } : {}) });
+    this.session ??= ort.InferenceSession.create(this.graph.bytes, { ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization }), logSeverityLevel: 3 });
     return this.session;
   }
 

@@ -4,17 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { createModel } from '../src/model.js';
 import { trainingBundle } from '../src/train/bundle.js';
 import { buildWeb } from '../web/build.js';
-import { fixtureInput, REPO } from './helpers/fixtures.js';
+import { fixtureInput } from './helpers/fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';
+import { servePages } from './helpers/web-server.js';
 
 const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
 const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
@@ -64,20 +64,7 @@ before(async () => {
   files.set('/spec.json', { body: JSON.stringify(bundle.spec), type: 'application/json' });
   files.set('/weights.bin', { body: new Uint8Array(bundle.weights.buffer), type: 'application/octet-stream' });
   files.set('/x.bin', { body: new Uint8Array(x.data.buffer), type: 'application/octet-stream' });
-  const ortDir = join(REPO, 'node_modules/onnxruntime-web/dist');
-  server = createServer((req, res) => {
-    const path = new URL(req.url!, 'http://x').pathname;
-    let f = files.get(path);
-    if (!f && path.startsWith('/ort/') && !path.includes('..')) {
-      const file = join(ortDir, path.slice(5));
-      if (existsSync(file)) f = { body: readFileSync(file), type: extname(file) === '.wasm' ? 'application/wasm' : 'text/javascript' };
-    }
-    const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-    if (!f) res.writeHead(404, headers).end();
-    else res.writeHead(200, { ...headers, 'content-type': f.type }).end(f.body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ base, server } = await servePages(files));
 });
 
 after(() => {

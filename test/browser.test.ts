@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import sharp from 'sharp';
@@ -16,8 +15,8 @@ import { fromRgba, normalize, resolvePreprocess, transformImage } from '../src/d
 import { createModel } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { buildWeb } from '../web/build.js';
-import { REPO } from './helpers/fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';
+import { servePages } from './helpers/web-server.js';
 
 const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
 const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
@@ -67,21 +66,7 @@ before(async () => {
   files.set('/model.onnx', { body: onnx, type: 'application/octet-stream' });
   files.set('/image.rgba', { body: rgba, type: 'application/octet-stream' });
   files.set('/config.json', { body: JSON.stringify(config), type: 'application/json' });
-  const ortDir = join(REPO, 'node_modules/onnxruntime-web/dist');
-  server = createServer((req, res) => {
-    const path = new URL(req.url!, 'http://x').pathname;
-    let f = files.get(path);
-    if (!f && path.startsWith('/ort/') && !path.includes('..')) {
-      const file = join(ortDir, path.slice(5));
-      if (existsSync(file)) f = { body: readFileSync(file), type: extname(file) === '.wasm' ? 'application/wasm' : 'text/javascript' };
-    }
-    // Cross-origin isolation, so onnxruntime-web may use wasm threads.
-    const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-    if (!f) res.writeHead(404, headers).end();
-    else res.writeHead(200, { ...headers, 'content-type': f.type }).end(f.body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ base, server } = await servePages(files));
 });
 
 after(async () => {

@@ -197,10 +197,15 @@ export function valueInfo(name: string, shape?: (number | 'N')[]): Message {
 }
 
 /** Float-valued attributes (everything else numeric is an int). */
-const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
+const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'momentum']);
 
-export function attribute(name: string, v: number | number[]): Message {
+/** An attribute value: ints/floats by name (FLOAT_ATTRS), int lists, strings, or an explicit float. */
+export type AttrValue = number | number[] | string | { float: number };
+
+export function attribute(name: string, v: AttrValue): Message {
   const m = new Message().string(1, name);
+  if (typeof v === 'string') return m.string(4, v).int(20, 3); // STRING
+  if (typeof v === 'object' && !Array.isArray(v)) return m.float(2, v.float).int(20, 1);
   if (Array.isArray(v)) {
     for (const x of v) m.int(8, x);
     m.int(20, 7); // INTS
@@ -210,6 +215,22 @@ export function attribute(name: string, v: number | number[]): Message {
     m.float(2, v).int(20, 1); // FLOAT
   }
   return m;
+}
+
+/** Append NodeProtos to a GraphProto. ONNX node names must be unique: module path + op, numbered when a module has several of one op. */
+export function encodeNodes(g: Message, nodes: { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue> }[]): void {
+  const used = new Map<string, number>();
+  for (const n of nodes) {
+    const m = new Message();
+    for (const i of n.inputs) m.string(1, i);
+    for (const o of n.outputs) m.string(2, o);
+    const base = n.name ? `${n.name}:${n.op}` : n.op;
+    const k = used.get(base) ?? 0;
+    used.set(base, k + 1);
+    m.string(3, k ? `${base}_${k}` : base).string(4, n.op);
+    for (const [key, v] of Object.entries(n.attrs)) m.message(5, attribute(key, v));
+    g.message(1, m);
+  }
 }
 
 function toHalf(src: Float32Array): Uint16Array {
@@ -271,19 +292,7 @@ export function buildOnnx(graph: Graph, weights: WeightMap, opts: ExportOptions 
   let extLength = 0;
 
   const g = new Message();
-  const used = new Map<string, number>();
-  for (const n of nodes) {
-    const m = new Message();
-    for (const i of n.inputs) m.string(1, i);
-    for (const o of n.outputs) m.string(2, o);
-    // ONNX node names must be unique: module path + op, numbered when a module has several of one op.
-    const base = n.name ? `${n.name}:${n.op}` : n.op;
-    const k = used.get(base) ?? 0;
-    used.set(base, k + 1);
-    m.string(3, k ? `${base}_${k}` : base).string(4, n.op);
-    for (const [k, v] of Object.entries(n.attrs)) m.message(5, attribute(k, v));
-    g.message(1, m);
-  }
+  encodeNodes(g, nodes);
   g.string(2, graph.inputs.length ? 'tsimm' : 'g');
   // With a sink, external data goes out as each initializer is encoded (folded weights are then held one at a time).
   const emit = (bytes: Uint8Array) => (opts.externalSink ? opts.externalSink(bytes) : ext.push(bytes));

@@ -4,9 +4,9 @@
  * the inference writer because training graphs take weights as inputs and have many more outputs.
  */
 import { Message } from '../onnx/proto.js';
-import { OPSET, valueInfo } from '../onnx/export.js';
+import { encodeNodes, OPSET, valueInfo, type AttrValue } from '../onnx/export.js';
 
-export type AttrValue = number | number[] | string | { float: number };
+export type { AttrValue };
 
 export interface OnnxNode {
   op: string;
@@ -25,21 +25,6 @@ export interface OnnxConst {
 export interface ValueDecl {
   name: string;
   shape: (number | string)[];
-}
-
-/** Attributes that are floats in ONNX even when their value happens to be an integer. */
-const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'momentum']);
-
-function attribute(name: string, v: AttrValue): Message {
-  const m = new Message().string(1, name);
-  if (typeof v === 'string') return m.string(4, v).int(20, 3); // STRING
-  if (typeof v === 'object' && !Array.isArray(v)) return m.float(2, v.float).int(20, 1);
-  if (Array.isArray(v)) {
-    for (const x of v) m.int(8, x);
-    return m.int(20, 7); // INTS
-  }
-  if (Number.isInteger(v) && !FLOAT_ATTRS.has(name)) return m.int(3, v).int(20, 2); // INT
-  return m.float(2, v).int(20, 1); // FLOAT
 }
 
 export class OnnxBuilder {
@@ -117,18 +102,7 @@ export class OnnxBuilder {
   /** Encode as an ONNX ModelProto (inline initializers). */
   encode(metadata: Record<string, string> = {}): Uint8Array {
     const g = new Message();
-    const used = new Map<string, number>();
-    for (const n of this.nodes) {
-      const m = new Message();
-      for (const i of n.inputs) m.string(1, i);
-      for (const o of n.outputs) m.string(2, o);
-      const base = n.name ? `${n.name}:${n.op}` : n.op;
-      const k = used.get(base) ?? 0;
-      used.set(base, k + 1);
-      m.string(3, k ? `${base}_${k}` : base).string(4, n.op);
-      for (const [key, v] of Object.entries(n.attrs)) m.message(5, attribute(key, v));
-      g.message(1, m);
-    }
+    encodeNodes(g, this.nodes);
     g.string(2, 'tsimm-train');
     for (const t of this.consts) {
       const m = new Message();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -126,6 +126,18 @@ describe('tsimm train', () => {
     assert.equal(cfg.class_names[9], 'Ankle boot');
     assert.equal(cfg.in_chans, 1);
     assert.equal(cfg.data.val_samples, 128);
+  });
+
+  it("the README's first command: the bundled Fashion-MNIST model classifies its test images, offline", () => {
+    const dir = join(REPO, 'examples/fashion-mnist');
+    const images = readdirSync(join(dir, 'images')).filter((f) => f.endsWith('.png')).map((f) => join(dir, 'images', f));
+    assert.equal(images.length, 20);
+    const r = runCli(tmp, ['predict', 'regnetx_002', '--weights', join(dir, 'model.safetensors'), ...images, '--topk', '1', '--json'], { ...process.env, TSIMM_OFFLINE: '1' });
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as { image: string; predictions: { label: string }[] }[];
+    const slug = (l: string) => l.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+    const right = res.filter((x) => x.image.endsWith(`_${slug(x.predictions[0]!.label)}.png`)).length;
+    assert.ok(right >= 18, `${right} of 20 correct`);
   });
 
   it('bad input: a missing data path, nothing to resume, a batch larger than the data', () => {

@@ -19,7 +19,7 @@ export interface WebTrainerOptions extends EngineOptions {
 export async function loadTrainer(model: string | Uint8Array, spec: BundleSpec, weights: Float32Array, o: WebTrainerOptions = {}): Promise<{ engine: TrainEngine; weights: Map<string, Float32Array>; session: ort.InferenceSession }> {
   if (o.threads !== undefined) ort.env.wasm.numThreads = o.threads;
   if (o.wasmPaths) ort.env.wasm.wasmPaths = o.wasmPaths;
-  const opts: ort.InferenceSession.SessionOptions = { executionProviders: o.executionProviders ?? ['wasm'], graphOptimizationLevel: 'all' };
+  const opts: ort.InferenceSession.SessionOptions = { executionProviders: o.executionProviders ?? ['wasm'], graphOptimizationLevel: 'all', enableMemPattern: false };
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
   const run: RunFn = async (feeds, outputs) => {
     const inputs: Record<string, ort.Tensor> = {};

@@ -108,8 +108,12 @@ export class Trainer {
     this.engine = new TrainEngine(this.graph, weights, options, run, modelGraph.paramList());
   }
 
+  /**
+   * No memory pattern: with a symbolic batch ONNX Runtime plans the pattern from the first step and allocates it
+   * beside the arena's first-step blocks, doubling peak RSS (resnet50d 224×16: 4.15 → 2.2 GB without; CPU ±5 %).
+   */
   private open(): Promise<ort.InferenceSession> {
-    this.session ??= ort.InferenceSession.create(this.graph.bytes, { ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization }), logSeverityLevel: 3 });
+    this.session ??= ort.InferenceSession.create(this.graph.bytes, { ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization }), logSeverityLevel: 3, enableMemPattern: false });
     return this.session;
   }
 

@@ -36,8 +36,9 @@ const base = ['train', 'resnet18', '--data', data, '--val-split', '0.25', '--siz
 describe('tsimm train', () => {
   it('trains on an ImageFolder, writes the run, and predict prints the class names', () => {
     const run = join(tmp, 'run');
-    const r = runCli(tmp, [...base, '--epochs', '3', '--no-aug', '--model-ema', '--model-ema-decay', '0.9', '-o', run, '--json']);
+    const r = runCli(tmp, [...base, '--epochs', '3', '--no-aug', '--model-ema', '--model-ema-decay', '0.9', '--log-interval', '2', '-o', run, '--json']);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^epoch 1\/3 batch 2\/3 loss \d+\.\d+ lr [\d.e+-]+ [\d.]+ img\/s ETA \d+:\d\d$/m, 'plain progress lines off a terminal');
     const s = JSON.parse(r.stdout) as { epochs: { train_loss: number; eval_top1: number }[]; classes: string[]; best: { epoch: number } };
     assert.deepEqual(s.classes, ['cold', 'warm']);
     assert.equal(s.epochs.length, 3);

@@ -49,12 +49,18 @@ function source(loader: DataLoader, batchSize: number): BatchSource {
   };
 }
 
-function progress(s: StepInfo, epochs: number): void {
-  if (!process.stderr.isTTY) return;
-  const width = 24;
-  const done = Math.round((s.batch / s.batches) * width);
+/** A bar on a terminal; otherwise a plain line every `every` batches (timm's --log-interval), or nothing. */
+function progress(s: StepInfo, epochs: number, every?: number): void {
   const eta = s.batchesDone > 0 ? Math.round((s.elapsed / s.batchesDone) * (s.batches - s.batch)) : 0;
   const clock = `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
+  if (!process.stderr.isTTY) {
+    if (every && (s.batch % every === 0 || s.batch === s.batches)) {
+      process.stderr.write(`epoch ${s.epoch + 1}/${epochs} batch ${s.batch}/${s.batches} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${s.imagesPerSecond.toFixed(1)} img/s ETA ${clock}\n`);
+    }
+    return;
+  }
+  const width = 24;
+  const done = Math.round((s.batch / s.batches) * width);
   process.stderr.write(`\repoch ${s.epoch + 1}/${epochs} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${s.batch}/${s.batches} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${s.imagesPerSecond.toFixed(1)} img/s ETA ${clock} `);
 }
 
@@ -120,6 +126,7 @@ export const train: Command = {
     workers: { type: 'string', short: 'j', arg: 'N', help: 'decode/augment worker threads (default: cores − 1)' },
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime intra-op threads (default: all cores)' },
     limit: { type: 'string', arg: 'N', help: 'use only the first N training (and validation) samples' },
+    'log-interval': { type: 'string', arg: 'N', help: 'off a terminal, print a progress line every N batches on stderr' },
     json: { type: 'boolean', help: 'print the run summary as JSON' },
   },
   async run(p, v) {
@@ -252,7 +259,7 @@ export const train: Command = {
           args: Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'resume' && k !== 'json')),
         },
         signal: ctl.signal,
-        onStep: (s) => progress(s, epochs),
+        onStep: (s) => progress(s, epochs, int(a, 'log-interval')),
         onEpoch: (r) => {
           if (process.stderr.isTTY) process.stderr.write('\n');
           if (!a['json']) process.stdout.write(`${epochLine(r)}\n`);

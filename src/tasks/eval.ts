@@ -71,8 +71,11 @@ export function listDataset(dir: string, o: { labels?: string; classMap?: Map<st
       const line = raw.trim();
       if (!line || /^ImageId,/i.test(line)) continue;
       // `file label`, `file,label` or LOC_val_solution.csv's `ImageId,wnid x y x y ...`.
-      const [file, rest] = line.includes(',') ? [line.slice(0, line.indexOf(',')), line.slice(line.indexOf(',') + 1)] : line.split(/\s+/, 2);
-      const label = rest?.trim().split(/\s+/)[0];
+      const cut = line.includes(',') ? line.indexOf(',') : line.search(/\s/);
+      const [file, rest] = cut < 0 ? [line, ''] : [line.slice(0, cut), line.slice(cut + 1).trim()];
+      // A class name with spaces ("Ankle boot") is the whole rest when the class map has it; else the first token
+      // (LOC_val_solution.csv has a box after the wnid).
+      const label = o.classMap?.has(rest) ? rest : rest.split(/\s+/)[0];
       if (!file || !label) throw new InputError(`${o.labels}:${n + 1}: expected "file label" (label an index or a wnid), got "${line.slice(0, 80)}"`);
       const target = classIndex(label, o.classMap);
       if (target === undefined && !o.classMap && !/^n\d{8}$/.test(label)) {

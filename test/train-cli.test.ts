@@ -141,6 +141,16 @@ describe('tsimm train', () => {
     assert.ok(right >= 18, `${right} of 20 correct`);
   });
 
+  it('tsimm eval on the Fashion-MNIST IDX test split reproduces the example\'s committed accuracy', { skip: fashionMnistDir() ? false : 'dataset-fashion-mnist is not installed (.ci/run installs it)' }, () => {
+    const dir = join(REPO, 'examples/fashion-mnist');
+    const committed = Number(/top-1 ([\d.]+) %, top-5/.exec(readFileSync(join(dir, 'README.md'), 'utf8'))![1]);
+    const r = runCli(tmp, ['eval', 'regnetx_002', fashionMnistDir()!, '--weights', join(dir, 'model.safetensors'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const e = JSON.parse(r.stdout) as { evaluated: number; top1: number };
+    assert.equal(e.evaluated, 10000);
+    assert.equal(e.top1.toFixed(2), committed.toFixed(2));
+  });
+
   it('bad input: a missing data path, nothing to resume, a batch larger than the data', () => {
     const miss = runCli(tmp, ['train', 'resnet18', '--data', join(tmp, 'nope'), '-o', join(tmp, 'x')]);
     assert.equal(miss.code, 1);

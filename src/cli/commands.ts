@@ -20,6 +20,10 @@ import { readNpy, writeNpy } from '../weights/npy.js';
 import { InputError } from '../weights/tensor.js';
 import { checkpointClasses, grad } from './grad.js';
 import { runConfigFor, type RunConfig } from '../train/run-config.js';
+import { idxDataset } from '../data/datasets.js';
+import { findIdxFiles } from '../data/idx.js';
+import { DataLoader, evalTransform } from '../data/loader.js';
+import { evaluateWeights, loaderSource } from '../train/fit.js';
 import { train } from './train.js';
 import { int, log, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
@@ -412,9 +416,42 @@ const predict: Command = {
   },
 };
 
+function isIdxFolder(dir: string): boolean {
+  try {
+    findIdxFiles(dir, 'test');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `eval` on a folder of IDX files (MNIST/Fashion-MNIST): its t10k test split, through the training data loader. */
+async function evalIdx(name: string, dir: string, v: Values): Promise<number> {
+  const run = trainedRun(name, v);
+  const ds = await idxDataset(dir, { split: 'test', ...(int(v, 'limit') ? { limit: int(v, 'limit') } : {}) });
+  const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
+  await withWeights(model, v, true);
+  if (model.numClasses !== ds.numClasses) throw new InputError(`${dir} has ${ds.numClasses} classes but the model has ${model.numClasses}; evaluate weights trained on it (--weights RUN/best.safetensors)`);
+  const pre = resolvePreprocess(model.cfg, { ...runPreprocess(run), ...preprocessFlags(v), size: model.inputSize });
+  const batch = int(v, 'batch') ?? 32;
+  const workers = int(v, 'workers', 0);
+  const loader = new DataLoader(ds, { batchSize: batch, shape: [model.inChans, ...model.inputSize], transform: evalTransform(pre, { channels: model.inChans as 1 | 3 }), shuffle: false, ...(workers !== undefined ? { workers } : {}) });
+  const t0 = performance.now();
+  try {
+    const r = await evaluateWeights(model, model.weights!, loaderSource(loader, batch));
+    const seconds = (performance.now() - t0) / 1000;
+    const weights = str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`;
+    if (v['json']) out(json({ model: model.name, weights, layout: 'idx', evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, loss: r.loss, seconds }));
+    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated`, ` * Acc@1 ${r.top1.toFixed(3)} (${(100 - r.top1).toFixed(3)})  Acc@5 ${r.top5.toFixed(3)} (${(100 - r.top5).toFixed(3)})  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
+  } finally {
+    await loader.close();
+  }
+  return 0;
+}
+
 const evalCmd: Command = {
   usage: 'MODEL DIR [--batch 32] [--limit N] [--labels FILE] [--class-map FILE] [--json]',
-  summary: 'Top-1/top-5 accuracy over an ImageFolder tree (wnid folders) or a flat folder with a labels file.',
+  summary: 'Top-1/top-5 accuracy over an ImageFolder tree (wnid folders), a flat folder with a labels file, or IDX files (test split).',
   options: {
     batch: { type: 'string', arg: 'N', help: 'batch size (default 32)' },
     limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images' },
@@ -428,6 +465,7 @@ const evalCmd: Command = {
   },
   async run(p, v) {
     if (p.length !== 2) throw new UsageError('expected a model name and a directory');
+    if (isIdxFolder(p[1]!)) return evalIdx(p[0]!, p[1]!, v);
     const classMapFile = str(v, 'class-map');
     const labels = str(v, 'labels');
     if (labels) checkInputFile(labels, '--labels');

@@ -10,7 +10,7 @@ import { DataLoader, evalTransform, siblingModule, type TransformSpec } from '..
 import { resolvePreprocess } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
-import { fit, type BatchSource, type EpochRecord, type StepInfo } from '../train/fit.js';
+import { fit, loaderSource, type EpochRecord, type StepInfo } from '../train/fit.js';
 import { timmInit } from '../train/init.js';
 import type { ScheduleKind } from '../train/scheduler.js';
 import type { TrainerOptions } from '../train/trainer.js';
@@ -37,16 +37,6 @@ function oneOf<T extends string>(v: Values, key: string, allowed: readonly T[], 
   const s = str(v, key) ?? dflt;
   if (!allowed.includes(s as T)) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}, got "${s}"`);
   return s as T;
-}
-
-/** Loader batches → the loop's batch source. */
-function source(loader: DataLoader, batchSize: number): BatchSource {
-  return {
-    batchesPerEpoch: loader.batchesPerEpoch,
-    async *batches(epoch: number, skip = 0) {
-      for await (const b of loader.epoch(epoch, { start: skip * batchSize })) yield { x: { shape: b.shape, data: b.data }, targets: b.targets };
-    },
-  };
 }
 
 /** A bar on a terminal; otherwise a plain line every `every` batches (timm's --log-interval), or nothing. */
@@ -231,8 +221,8 @@ export const train: Command = {
     try {
       result = await fit({
         model,
-        train: source(trainLoader, batchSize),
-        ...(valLoader ? { val: source(valLoader, batchSize) } : {}),
+        train: loaderSource(trainLoader, batchSize),
+        ...(valLoader ? { val: loaderSource(valLoader, batchSize) } : {}),
         epochs,
         trainer: topt,
         schedule: {

@@ -30,6 +30,16 @@ export interface Batch {
   targets: Int32Array;
 }
 
+/** A DataLoader (src/data/loader.ts) as a batch source; `skip` batches become its start position. */
+export function loaderSource(loader: { batchesPerEpoch: number; epoch(e: number, o?: { start?: number }): AsyncIterable<{ shape: number[]; data: Float32Array; targets: Int32Array }> }, batchSize: number): BatchSource {
+  return {
+    batchesPerEpoch: loader.batchesPerEpoch,
+    async *batches(epoch: number, skip = 0) {
+      for await (const b of loader.epoch(epoch, { start: skip * batchSize })) yield { x: { shape: b.shape, data: b.data }, targets: b.targets };
+    },
+  };
+}
+
 /** Batches of one epoch, in an order fixed by (seed, epoch); `skip` batches are passed over (resume). */
 export interface BatchSource {
   batchesPerEpoch: number;

@@ -37,6 +37,33 @@ export function int(v: Values, key: string, min = 1): number | undefined {
   return n;
 }
 
+/** A number option within [min, max]. */
+export function num(v: Values, key: string, min = -Infinity, max = Infinity): number | undefined {
+  const s = str(v, key);
+  if (s === undefined) return undefined;
+  const x = Number(s);
+  if (!Number.isFinite(x) || x < min || x > max) throw new UsageError(`--${key} must be a number in [${min}, ${max}], got "${s}"`);
+  return x;
+}
+
+/** Comma-separated numbers (exactly `count` of them when given). */
+export function numbers(v: Values, key: string, count?: number): number[] | undefined {
+  const s = str(v, key);
+  if (s === undefined) return undefined;
+  const xs = s.split(',').map((t) => Number(t.trim()));
+  if (xs.some((x) => !Number.isFinite(x)) || (count !== undefined && xs.length !== count)) {
+    throw new UsageError(`--${key} must be ${count ?? 'a list of'} comma-separated numbers, got "${s}"`);
+  }
+  return xs;
+}
+
+/** One of a fixed set of words. */
+export function oneOf<T extends string>(v: Values, key: string, allowed: readonly T[]): T | undefined {
+  const x = str(v, key);
+  if (x !== undefined && !allowed.includes(x as T)) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}`);
+  return x as T | undefined;
+}
+
 export function required(v: Values, key: string, why: string): string {
   const x = str(v, key);
   if (x === undefined) throw new UsageError(`--${key} is required: ${why}`);

@@ -25,7 +25,7 @@ import { findIdxFiles } from '../data/idx.js';
 import { DataLoader, evalTransform } from '../data/loader.js';
 import { evaluateWeights, loaderSource } from '../train/fit.js';
 import { train } from './train.js';
-import { int, log, required, str, UsageError, type Command, type Values } from './args.js';
+import { int, log, oneOf, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
@@ -135,12 +135,6 @@ function triple(v: Values, key: string): [number, number, number] | undefined {
   if (n.length !== 3 || n.some((d) => !Number.isFinite(d))) throw new UsageError(`--${key} takes three numbers, like 0.485,0.456,0.406`);
   if (key === 'std' && n.some((d) => d <= 0)) throw new UsageError(`--std takes three positive numbers (it divides), got ${x}`);
   return n as [number, number, number];
-}
-
-function oneOf<T extends string>(v: Values, key: string, allowed: readonly T[]): T | undefined {
-  const x = str(v, key);
-  if (x !== undefined && !allowed.includes(x as T)) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}`);
-  return x as T | undefined;
 }
 
 function preprocessFlags(v: Values): PreprocessOverrides {

@@ -10,17 +10,7 @@ import { Trainer } from '../train/trainer.js';
 import { readNpy, writeNpy } from '../weights/npy.js';
 import { saveSafetensors } from '../weights/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
-import { int, required, str, UsageError, type Command, type Values } from './args.js';
-
-function numbers(v: Values, key: string, count?: number): number[] | undefined {
-  const s = str(v, key);
-  if (s === undefined) return undefined;
-  const xs = s.split(',').map((t) => Number(t.trim()));
-  if (xs.some((x) => !Number.isFinite(x)) || (count !== undefined && xs.length !== count)) {
-    throw new UsageError(`--${key} must be ${count ?? 'a list of'} comma-separated numbers, got "${s}"`);
-  }
-  return xs;
-}
+import { int, numbers, required, str, UsageError, type Command } from './args.js';
 
 /** The classifier width a checkpoint was trained with (a fine-tuned model has its own), if it has a classifier. */
 export function checkpointClasses(name: string, file: string): number | undefined {

@@ -12,32 +12,9 @@ import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
 import { fit, loaderSource, type EpochRecord, type StepInfo } from '../train/fit.js';
 import { timmInit } from '../train/init.js';
-import type { ScheduleKind } from '../train/scheduler.js';
 import type { TrainerOptions } from '../train/trainer.js';
 import { InputError } from '../weights/tensor.js';
-import { int, str, UsageError, type Command, type Values } from './args.js';
-
-const num = (v: Values, key: string, min = -Infinity, max = Infinity): number | undefined => {
-  const s = str(v, key);
-  if (s === undefined) return undefined;
-  const x = Number(s);
-  if (!Number.isFinite(x) || x < min || x > max) throw new UsageError(`--${key} must be a number in [${min}, ${max}], got "${s}"`);
-  return x;
-};
-
-const pairOf = (v: Values, key: string): [number, number] | undefined => {
-  const s = str(v, key);
-  if (s === undefined) return undefined;
-  const xs = s.split(',').map(Number);
-  if (xs.length !== 2 || xs.some((x) => !Number.isFinite(x))) throw new UsageError(`--${key} must be two comma-separated numbers, got "${s}"`);
-  return xs as [number, number];
-};
-
-function oneOf<T extends string>(v: Values, key: string, allowed: readonly T[], dflt: T): T {
-  const s = str(v, key) ?? dflt;
-  if (!allowed.includes(s as T)) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}, got "${s}"`);
-  return s as T;
-}
+import { int, num, numbers, oneOf, str, UsageError, type Command, type Values } from './args.js';
 
 /** A bar on a terminal; otherwise a plain line every `every` batches (timm's --log-interval), or nothing. */
 function progress(s: StepInfo, epochs: number, every?: number): void {
@@ -175,8 +152,8 @@ export const train: Command = {
             interpolation: pre.interpolation,
             mean: pre.mean,
             std: pre.std,
-            scale: pairOf(a, 'scale') ?? [0.08, 1],
-            ratio: pairOf(a, 'ratio') ?? [3 / 4, 4 / 3],
+            scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1],
+            ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3],
             hflip: num(a, 'hflip', 0, 1) ?? 0.5,
             colorJitter: num(a, 'color-jitter', 0) ?? 0.4,
             autoAugment: str(a, 'aa'),
@@ -189,15 +166,15 @@ export const train: Command = {
     if (trainLoader.batchesPerEpoch === 0) throw new InputError(`--batch-size ${batchSize} is larger than the ${trainSet.length} training samples`);
 
     const freeze = (a['freeze'] as string[] | undefined) ?? [];
-    const distillKind = str(a, 'teacher') ? oneOf(a, 'distill', ['kl', 'dml'] as const, 'kl') : undefined;
+    const distillKind = str(a, 'teacher') ? (oneOf(a, 'distill', ['kl', 'dml'] as const) ?? 'kl') : undefined;
     const topt: TrainerOptions = {
-      optimizer: oneOf(a, 'opt', ['sgd', 'adamw'] as const, 'sgd'),
+      optimizer: oneOf(a, 'opt', ['sgd', 'adamw'] as const) ?? 'sgd',
       lr: num(a, 'lr', 0) ?? 0.01,
       momentum: num(a, 'momentum', 0, 1) ?? 0.9,
       nesterov: Boolean(a['nesterov']),
       weightDecay: num(a, 'weight-decay', 0) ?? 2e-5,
       labelSmoothing: num(a, 'label-smoothing', 0, 1) ?? 0.1,
-      batchNorm: oneOf(a, 'batch-norm', ['train', 'frozen'] as const, 'train'),
+      batchNorm: oneOf(a, 'batch-norm', ['train', 'frozen'] as const) ?? 'train',
       ...(freeze.includes('head') ? { trainOnly: [model.cfg.classifier] } : freeze.length ? { freeze } : {}),
       ...(int(a, 'grad-accum') ? { accumulate: int(a, 'grad-accum') } : {}),
       ...(num(a, 'clip-grad', 0) !== undefined ? { clipGrad: num(a, 'clip-grad', 0) } : {}),
@@ -226,7 +203,7 @@ export const train: Command = {
         epochs,
         trainer: topt,
         schedule: {
-          kind: oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const, 'cosine') as ScheduleKind,
+          kind: oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const) ?? 'cosine',
           warmupEpochs: num(a, 'warmup-epochs', 0) ?? 0,
           warmupLr: num(a, 'warmup-lr', 0) ?? 1e-5,
           minLr: num(a, 'min-lr', 0) ?? 0,

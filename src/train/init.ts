@@ -11,13 +11,8 @@
  */
 import type { Graph } from '../ir/graph.js';
 import type { WeightMap } from '../onnx/export.js';
+import { seedOf } from '../weights/init.js';
 import { Rng } from './rng.js';
-
-function streamSeed(name: string, seed: number): number {
-  let h = 0x811c9dc5 ^ seed;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** The last BatchNorm weight of each residual block (zero_init_last). */
 function lastBlockNorms(graph: Graph): Set<string> {
@@ -39,7 +34,7 @@ export function timmInit(graph: Graph, family: string, seed = 0): WeightMap {
   for (const p of graph.params.values()) {
     const count = p.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(count);
-    const rng = new Rng(streamSeed(p.name, seed));
+    const rng = new Rng(seedOf(p.name, seed));
     const conv = p.role === 'weight' && p.shape.length === 4;
     const linear = p.role === 'weight' && p.shape.length === 2;
     if (conv) {
@@ -56,7 +51,7 @@ export function timmInit(graph: Graph, family: string, seed = 0): WeightMap {
       }
     } else if (p.role === 'bias') {
       // PyTorch's default for a conv or Linear bias under the ResNet init: U(±1/√fan_in); zero elsewhere.
-      const owner = [...graph.params.values()].find((q) => q.name === p.name.replace(/\.bias$/, '.weight'));
+      const owner = graph.params.get(p.name.replace(/\.bias$/, '.weight'));
       if (owner && (family === 'resnet' || family === 'res2net' || family === 'resnest') && owner.shape.length >= 2) {
         const bound = 1 / Math.sqrt(owner.shape.slice(1).reduce((a, b) => a * b, 1));
         for (let i = 0; i < count; i++) data[i] = (2 * rng.next() - 1) * bound;

@@ -6,7 +6,8 @@
 import type { Graph } from '../ir/graph.js';
 import type { WeightMap } from '../onnx/export.js';
 
-function seedOf(name: string, seed: number): number {
+/** A per-tensor seed from its name (FNV-1a), so values do not depend on tensor order. */
+export function seedOf(name: string, seed: number): number {
   let h = 0x811c9dc5 ^ seed;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return h >>> 0;

@@ -4,6 +4,7 @@
  * gradient and the batch statistics of train-mode BatchNorms; the host updates the running statistics (momentum
  * 0.1, unbiased variance, as PyTorch), accumulates, clips and applies the optimizer.
  */
+import { mixupTargets } from './mixup.js';
 import { clipGradNorm, Optimizer, paramGroups, type GroupOptions, type OptimizerOptions, type ParamShape } from './optim.js';
 
 export interface BnStatSpec {
@@ -108,14 +109,12 @@ export class TrainEngine {
       return t.data;
     }
     if (t.length !== n) throw new TrainError(`got ${t.length} targets for a batch of ${n}`);
-    const eps = this.o.labelSmoothing ?? 0;
-    const out = new Float32Array(n * c).fill(eps / c);
     for (let i = 0; i < n; i++) {
       const k = t[i]!;
       if (!Number.isInteger(k) || k < 0 || k >= c) throw new TrainError(`target ${i} is ${k}: class indices must be integers in [0, ${c})`);
-      out[i * c + k]! += 1 - eps;
     }
-    return out;
+    // Label smoothing is mixup's target rule with λ = 1.
+    return mixupTargets(t, c, 1, this.o.labelSmoothing ?? 0);
   }
 
   private checkBatch(x: Feed): number {

@@ -21,6 +21,7 @@ import { InputError, type HostTensor } from '../weights/tensor.js';
 import { Ema } from './ema.js';
 import { TrainError } from './engine.js';
 import { mixBatch, type MixupOptions } from './mixup.js';
+import { deriveRng } from '../data/augment.js';
 import { Rng } from './rng.js';
 import { lrAt, type ScheduleOptions } from './scheduler.js';
 import type { TrainerOptions } from './trainer.js';
@@ -252,7 +253,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         trainer.lr = lrAt(sched, st.updates);
         let targets: Int32Array | HostTensor = batch.targets;
         if (o.mixup && ((o.mixup.mixupAlpha ?? 0) > 0 || (o.mixup.cutmixAlpha ?? 0) > 0)) {
-          const rng = new Rng((seed * 1_000_003 + epoch * 10_007 + b) >>> 0);
+          const rng = new Rng(deriveRng(seed, epoch, b).getState());
           const m = mixBatch(batch.x.data, batch.x.shape, batch.targets, { ...o.mixup, numClasses: model.numClasses, labelSmoothing: topt.labelSmoothing ?? 0 }, rng);
           targets = { shape: [batch.targets.length, model.numClasses], data: m.targets };
         }

@@ -42,14 +42,11 @@ export function cutmixBox(h: number, w: number, lam: number, rng: Rng): { y0: nu
 
 export function mixupTargets(targets: ArrayLike<number>, numClasses: number, lam: number, smoothing: number): Float32Array {
   const n = targets.length;
-  const off = smoothing / numClasses;
-  const on = 1 - smoothing + off;
-  const out = new Float32Array(n * numClasses);
+  const out = new Float32Array(n * numClasses).fill(smoothing / numClasses);
   for (let i = 0; i < n; i++) {
-    const row = out.subarray(i * numClasses, (i + 1) * numClasses);
-    row.fill(off);
-    row[targets[i]!]! += (on - off) * lam;
-    row[targets[n - 1 - i]!]! += (on - off) * (1 - lam);
+    // on − off = 1 − ε of the mass goes to the sample's class (λ) and its partner's (1 − λ).
+    out[i * numClasses + targets[i]!]! += (1 - smoothing) * lam;
+    out[i * numClasses + targets[n - 1 - i]!]! += (1 - smoothing) * (1 - lam);
   }
   return out;
 }

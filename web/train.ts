@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { bundleWeights, type BundleSpec } from '../src/train/bundle.js';
-import { TrainEngine, type EngineOptions, type RunFn } from '../src/train/engine.js';
+import { ortRun, TrainEngine, type EngineOptions } from '../src/train/engine.js';
 
 export { TrainEngine, TrainError, type EngineOptions, type StepResult, type Targets } from '../src/train/engine.js';
 export type { BundleSpec } from '../src/train/bundle.js';
@@ -21,14 +21,7 @@ export async function loadTrainer(model: string | Uint8Array, spec: BundleSpec, 
   if (o.wasmPaths) ort.env.wasm.wasmPaths = o.wasmPaths;
   const opts: ort.InferenceSession.SessionOptions = { executionProviders: o.executionProviders ?? ['wasm'], graphOptimizationLevel: 'all', enableMemPattern: false };
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
-  const run: RunFn = async (feeds, outputs) => {
-    const inputs: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor('float32', v.data, v.dims);
-    const r = await session.run(inputs, outputs);
-    const out: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(r)) out[k] = v.data as Float32Array;
-    return out;
-  };
+  const run = ortRun(async () => session, (data, dims) => new ort.Tensor('float32', data, dims));
   const map = bundleWeights(spec, weights);
   const params = spec.paramInputs.map((name) => ({ name, shape: spec.paramShapes[name]! }));
   return { engine: new TrainEngine(spec, map, o, run, params), weights: map, session };

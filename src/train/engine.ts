@@ -34,6 +34,23 @@ export interface Feed {
 
 export type RunFn = (feeds: Record<string, Feed>, outputs: string[]) => Promise<Record<string, Float32Array>>;
 
+/** The part of an ONNX Runtime session (onnxruntime-node and -web share it) a step needs. */
+export interface OrtSessionLike<T> {
+  run(feeds: Record<string, T>, outputs: string[]): Promise<Record<string, { data: unknown }>>;
+}
+
+/** `run` on an ONNX Runtime session: float32 feeds become the runtime's tensors (`tensor`), outputs come back as arrays. */
+export function ortRun<T>(session: () => Promise<OrtSessionLike<T>>, tensor: (data: Float32Array, dims: number[]) => T): RunFn {
+  return async (feeds, outputs) => {
+    const inputs: Record<string, T> = {};
+    for (const [k, v] of Object.entries(feeds)) inputs[k] = tensor(v.data, v.dims);
+    const r = await (await session()).run(inputs, outputs);
+    const out: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(r)) out[k] = v.data as Float32Array;
+    return out;
+  };
+}
+
 export interface EngineOptions extends OptimizerOptions, GroupOptions {
   /** Label smoothing for class-index targets (timm's default recipe uses 0.1). */
   labelSmoothing?: number;

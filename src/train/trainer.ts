@@ -13,7 +13,7 @@ import { sessionOptions, type Optimization } from '../runtime/session.js';
 import type { WeightMap } from '../onnx/export.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { buildTrainGraph, type TrainGraph } from './autodiff.js';
-import { TrainEngine, type EngineOptions, type Feed, type ForwardBackward, type RunFn, type StepResult, type Targets } from './engine.js';
+import { ortRun, TrainEngine, type EngineOptions, type Feed, type ForwardBackward, type StepResult, type Targets } from './engine.js';
 import type { LossSpec } from './loss.js';
 
 export interface DistillOptions {
@@ -96,15 +96,7 @@ export class Trainer {
     readonly options: TrainerOptions = {},
   ) {
     this.graph = trainGraphFor(modelGraph, weights, options);
-    const run: RunFn = async (feeds, outputs) => {
-      const sess = await this.open();
-      const inputs: Record<string, ort.Tensor> = {};
-      for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor('float32', v.data, v.dims);
-      const r = await sess.run(inputs, outputs);
-      const out: Record<string, Float32Array> = {};
-      for (const [k, v] of Object.entries(r)) out[k] = v.data as Float32Array;
-      return out;
-    };
+    const run = ortRun(() => this.open(), (data, dims) => new ort.Tensor('float32', data, dims));
     this.engine = new TrainEngine(this.graph, weights, options, run, modelGraph.paramList());
   }
 

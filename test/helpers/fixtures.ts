@@ -83,9 +83,10 @@ export interface Fixture {
   features: HostTensor;
 }
 
-export function fixtureNames(): string[] {
-  return readdirSync(FIXTURES, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(FIXTURES, d.name, 'meta.json')))
+/** Case folders (those with a meta.json) under `root`, sorted. */
+export function fixtureNames(root = FIXTURES): string[] {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'meta.json')))
     .map((d) => d.name)
     .sort();
 }

@@ -2,11 +2,11 @@
  * The reference's training fixtures (shared/grad-fixtures/README.md): the weights rule, the probes, and the
  * comparison rule, so a test can check `tsimm grad`'s files against them.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../../src/weights/tensor.js';
 import { loadSafetensors } from '../../src/weights/safetensors.js';
-import { fixtureInput, fixtureTensor, relError, SHARED, uniform } from './fixtures.js';
+import { fixtureInput, fixtureNames, fixtureTensor, relError, SHARED, uniform } from './fixtures.js';
 
 export const GRAD_FIXTURES = join(SHARED, 'grad-fixtures');
 export const NO_GRAD_FIXTURES: string | false = existsSync(join(GRAD_FIXTURES, 'README.md')) ? false : `${GRAD_FIXTURES} is absent; these tests run in CI`;
@@ -34,12 +34,7 @@ export interface GradMeta {
   train: GradRecord;
 }
 
-export function gradCases(): string[] {
-  return readdirSync(GRAD_FIXTURES, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(GRAD_FIXTURES, d.name, 'meta.json')))
-    .map((d) => d.name)
-    .sort();
-}
+export const gradCases = (): string[] => fixtureNames(GRAD_FIXTURES);
 
 export function loadGradCase(name: string): { dir: string; meta: GradMeta; weights: Map<string, HostTensor>; input: HostTensor } {
   const dir = join(GRAD_FIXTURES, name);

@@ -363,12 +363,12 @@ export function concatChunks(chunks: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
-/** Write chunks to `path` through a temp file and a rename, in pieces (Node 20 refuses single writes > 2 GiB). */
-export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
+/** Write `path` through a temp file and a rename: `write` gets the temp file's descriptor; on failure it is removed. */
+function writeFileAtomic(path: string, write: (fd: number) => void): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const c of chunks) writeAll(fd, c);
+    write(fd);
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
@@ -380,6 +380,13 @@ export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/** Write chunks to `path` through a temp file and a rename, in pieces (Node 20 refuses single writes > 2 GiB). */
+export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
+  writeFileAtomic(path, (fd) => {
+    for (const c of chunks) writeAll(fd, c);
+  });
 }
 
 /** Bytes of the graph's float parameters: decides inline vs external data before anything is built. */
@@ -398,23 +405,10 @@ export function writeOnnx(path: string, graph: Graph, weights: WeightMap, opts: 
     return model;
   }
   // External data is streamed to the file as it is encoded: no folded copy of the whole model is ever held.
-  const dataPath = `${path}.data`;
-  const tmp = `${dataPath}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  let model: OnnxModel;
-  try {
+  let model!: OnnxModel;
+  writeFileAtomic(`${path}.data`, (fd) => {
     model = buildOnnx(graph, weights, { ...opts, externalLocation: location, externalSink: (c) => writeAll(fd, c) });
-    closeSync(fd);
-    renameSync(tmp, dataPath);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
   writeChunksAtomic(path, model.chunks);
   return model;
 }

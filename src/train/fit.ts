@@ -11,7 +11,8 @@
  * Every write goes through a temporary file and a rename. Randomness (data order, augmentation, mixup) is a
  * function of (seed, epoch, index), so a resumed run draws what an uninterrupted one would.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeChunksAtomic } from '../onnx/export.js';
 import { join } from 'node:path';
 import { topk } from '../math.js';
 import type { Model } from '../model.js';
@@ -134,11 +135,7 @@ function guardWrite(dir: string | undefined, f: () => void): void {
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
+const writeAtomic = (path: string, text: string): void => writeChunksAtomic(path, [new TextEncoder().encode(text)]);
 
 /** Top-1/top-5 and mean cross-entropy of `weights` on the validation batches (inference graph, frozen BN). */
 export async function evaluateWeights(model: Model, weights: Map<string, Float32Array>, val: BatchSource, epoch = 0): Promise<{ loss: number; top1: number; top5: number; count: number }> {

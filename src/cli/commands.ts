@@ -410,6 +410,9 @@ const predict: Command = {
   },
 };
 
+/** timm validate.py's summary line: accuracy and (error). */
+const accLine = (top1: number, top5: number) => ` * Acc@1 ${top1.toFixed(3)} (${(100 - top1).toFixed(3)})  Acc@5 ${top5.toFixed(3)} (${(100 - top5).toFixed(3)})`;
+
 function isIdxFolder(dir: string): boolean {
   try {
     findIdxFiles(dir, 'test');
@@ -436,7 +439,7 @@ async function evalIdx(name: string, dir: string, v: Values): Promise<number> {
     const seconds = (performance.now() - t0) / 1000;
     const weights = str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`;
     if (v['json']) out(json({ model: model.name, weights, layout: 'idx', evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, loss: r.loss, seconds }));
-    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated`, ` * Acc@1 ${r.top1.toFixed(3)} (${(100 - r.top1).toFixed(3)})  Acc@5 ${r.top5.toFixed(3)} (${(100 - r.top5).toFixed(3)})  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
+    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated`, `${accLine(r.top1, r.top5)}  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
   } finally {
     await loader.close();
   }
@@ -483,7 +486,7 @@ const evalCmd: Command = {
       out(
         [
           `${r.model} (${r.weights}): ${r.evaluated} of ${r.listed} images evaluated${r.failed.length ? `, ${r.failed.length} failed or skipped (listed above on stderr)` : ''}`,
-          ` * Acc@1 ${r.top1.toFixed(3)} (${(100 - r.top1).toFixed(3)})  Acc@5 ${r.top5.toFixed(3)} (${(100 - r.top5).toFixed(3)})`,
+          accLine(r.top1, r.top5),
           `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}`,
           `   ${r.imagesPerSecond.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`,
         ].join('\n'),

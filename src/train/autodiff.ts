@@ -65,7 +65,7 @@ class Ctx {
       return this.b.op('Reciprocal', [this.b.op('Cast', [n], { to: 1 })]);
     });
   }
-  /** A [C] parameter viewed as [1, C, 1, 1]. */
+  /** A [C] vector (parameter or value) viewed as [1, C, 1, 1], once per graph. */
   channel(p: string, c: number): string {
     return this.b.once(`c4:${p}`, () => this.b.op('Reshape', [p, this.b.ints([1, c, 1, 1])]));
   }
@@ -266,7 +266,7 @@ const RULES: Record<string, Rule> = {
       const rstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, b.scalar(eps)])])]);
       const needStats = train || c.trainable(gamma) || c.trainable(beta);
       // Σdy and Σdy·(x − mean) per channel; x − mean (not Σdy·x − mean·Σdy) keeps the sum free of cancellation.
-      const xc = needStats && (train || c.trainable(gamma)) ? b.op('Sub', [x, b.op('Reshape', [mean, b.ints([1, ch, 1, 1])])], {}, `${n.name}:dBN`) : '';
+      const xc = needStats && (train || c.trainable(gamma)) ? b.op('Sub', [x, c.channel(mean, ch)], {}, `${n.name}:dBN`) : '';
       const s1 = needStats ? b.op('ReduceSum', [gy!, b.ints(SPATIAL)], { keepdims: 0 }) : '';
       const s2 = xc ? b.op('ReduceSum', [b.op('Mul', [gy!, xc]), b.ints(SPATIAL)], { keepdims: 0 }) : '';
       const dgamma = s2 ? b.op('Mul', [s2, rstd]) : '';
@@ -274,7 +274,7 @@ const RULES: Record<string, Rule> = {
       if (c.trainable(gamma)) c.addParamGrad(gamma, dgamma);
       if (!c.needs.has(x)) return [undefined];
       const k = b.op('Mul', [gamma, rstd]);
-      if (!train) return [b.op('Mul', [gy!, b.op('Reshape', [k, b.ints([1, ch, 1, 1])])], {}, `${n.name}:dX`)];
+      if (!train) return [b.op('Mul', [gy!, c.channel(k, ch)], {}, `${n.name}:dX`)];
       // dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), x̂ = xc·rstd: k·dy + a·xc + c₀ with per-channel a = −k·rstd·dγ/M and
       // c₀ = −k·Σdy/M; k·dy + c₀ is one per-channel affine pass (an inference BatchNormalization).
       const invM = b.op('Mul', [c.invN(), b.scalar(1 / (h * w))]);
@@ -283,7 +283,7 @@ const RULES: Record<string, Rule> = {
       const ones = b.once(`ones:${ch}`, () => b.constant(b.fresh('ones'), [ch], new Float32Array(ch).fill(1)));
       const zeros = b.once(`zeros:${ch}`, () => b.constant(b.fresh('zeros'), [ch], new Float32Array(ch)));
       const affine = b.op('BatchNormalization', [gy!, k, c0, zeros, ones], { epsilon: 0 }, `${n.name}:dX`);
-      return [b.op('Add', [affine, b.op('Mul', [xc, b.op('Reshape', [a, b.ints([1, ch, 1, 1])])])], {}, `${n.name}:dX`)];
+      return [b.op('Add', [affine, b.op('Mul', [xc, c.channel(a, ch)])], {}, `${n.name}:dX`)];
     },
   },
 

@@ -25,6 +25,7 @@ import { findIdxFiles } from '../data/idx.js';
 import { DataLoader, evalTransform } from '../data/loader.js';
 import { evaluateWeights, loaderSource } from '../train/fit.js';
 import { train } from './train.js';
+import { serve } from './serve.js';
 import { int, log, oneOf, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 
@@ -680,6 +681,7 @@ const report: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
+  serve,
   train,
   grad,
   bench,

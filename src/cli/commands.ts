@@ -1,7 +1,7 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
-import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
+import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { allEntries } from '../models/index.js';
@@ -9,7 +9,8 @@ import { benchModel, formatBench, machineInfo, markdownBench, PROTOCOL, type Ben
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../tasks/quantize.js';
 import { buildReport, readBenchResults } from '../tasks/report.js';
 import { createSession } from '../runtime/session.js';
-import { writeChunksAtomic } from '../onnx/export.js';
+import { writeChunksAtomic, type ExportOptions } from '../onnx/export.js';
+import { checkTritonName, tritonConfig, tritonLabels } from '../tasks/triton.js';
 import { classify } from '../tasks/classify.js';
 import { evaluate, listDataset, readClassMap } from '../tasks/eval.js';
 import { listModels, resolveModel, type KeyScheme } from '../models/index.js';
@@ -279,14 +280,19 @@ const infer: Command = {
 };
 
 const exportCmd: Command = {
-  usage: 'NAME -o FILE.onnx [--size N] [--weights FILE] [--no-fold-bn] [--fp16] [--external] [--features]',
-  summary: 'Export a model to ONNX (opset 17, dynamic batch, BatchNorm folded into convs).',
+  usage: 'NAME (-o FILE.onnx | --triton DIR [--max-batch 8] [--name NAME] [--version 1] [--triton-gpu]) [--size N] [--weights FILE|--pretrained] [--no-fold-bn] [--fp16] [--external] [--features]',
+  summary: 'Export a model to ONNX (opset 17, dynamic batch, BatchNorm folded into convs), or as a Triton model repository.',
   options: {
     output: { type: 'string', short: 'o', arg: 'FILE.onnx', help: 'output file (weights over 2 GB go to FILE.onnx.data)' },
+    triton: { type: 'string', arg: 'DIR', help: 'write a Triton model repository instead: DIR/NAME/{config.pbtxt, labels.txt, preprocess.json, VERSION/model.onnx}' },
+    'max-batch': { type: 'string', arg: 'N', help: 'Triton max_batch_size (default 8); dynamic batching prefers 2, 4, .. up to N' },
+    name: { type: 'string', arg: 'NAME', help: 'Triton model name, the directory under DIR (default: the model name)' },
+    version: { type: 'string', arg: 'N', help: 'Triton model version directory (default 1)' },
+    'triton-gpu': { type: 'boolean', help: 'Triton instance_group KIND_GPU (default KIND_CPU)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
     ...WEIGHT_OPTIONS,
     pretrained: { type: 'boolean', help: "the registry's pretrained weights (default: deterministic random weights)" },
-    'num-classes': { type: 'string', arg: 'N', help: 'classifier width (default 1000)' },
+    'num-classes': { type: 'string', arg: 'N', help: 'classifier width (default 1000, or the --weights run\'s)' },
     'no-fold-bn': { type: 'boolean', help: 'keep BatchNormalization nodes (debugging parity)' },
     fp16: { type: 'boolean', help: "store weights as float16 (half the size; ORT's x64 CPU EP computes in fp32)" },
     external: { type: 'boolean', help: 'always write weights to an external data file' },
@@ -296,26 +302,86 @@ const exportCmd: Command = {
   },
   async run(p, v) {
     const name = oneName(p);
-    const output = checkOutputFile(required(v, 'output', 'where to write the .onnx file'), '--output', `${p[0]}.onnx`);
+    const tritonDir = str(v, 'triton');
+    if (tritonDir !== undefined && str(v, 'output') !== undefined) throw new UsageError('give -o FILE.onnx or --triton DIR, not both');
+    if (tritonDir === undefined) {
+      for (const k of ['max-batch', 'name', 'version', 'triton-gpu']) if (v[k] !== undefined) throw new UsageError(`--${k} is for --triton DIR (a Triton model repository)`);
+    }
+    // Checked before any work: a Triton repository's directory, else the .onnx file.
+    const output = tritonDir === undefined ? checkOutputFile(required(v, 'output', 'where to write the .onnx file (or --triton DIR)'), '--output', `${p[0]}.onnx`) : undefined;
+    const triton = tritonDir === undefined ? undefined : tritonTarget(name, tritonDir, v);
     const outIndices = str(v, 'out-indices')?.split(',').map(Number);
     const featuresOnly = !!v['features-only'] || !!outIndices;
-    const model = createModel(name, { inputSize: sizeOpt(v), numClasses: int(v, 'num-classes'), featuresOnly, outIndices });
+    // A fine-tuned run (config.json beside --weights) sets the classes, channels, size and preprocessing.
+    const run = featuresOnly ? undefined : trainedRun(name, v);
+    const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, numClasses: int(v, 'num-classes') ?? run?.numClasses, ...(run ? { inChans: run.inChans } : {}), featuresOnly, outIndices });
     await withWeights(model, v, !!v['pretrained']);
     if (!model.weights) {
       process.stderr.write(`tsimm export: no --weights or --pretrained: exporting ${model.name} with deterministic random weights\n`);
       model.initWeights();
     }
     const outputs = featuresOnly ? model.graph.outputs : v['features'] ? ['logits', 'features'] : ['logits'];
-    const r = model.exportOnnx(output, { foldBatchNorm: !v['no-fold-bn'], float16: !!v['fp16'], external: !!v['external'], outputs });
+    const opts = { foldBatchNorm: !v['no-fold-bn'], float16: !!v['fp16'], external: !!v['external'], outputs };
     // The preprocessing a consumer (a browser page, another runtime) must apply, beside the model.
     const weightsFile = str(v, 'weights');
     const weights = weightsFile ?? (v['pretrained'] ? `${model.name}.${model.cfg.tag}` : 'random (initWeights)');
-    const sidecar = { model: model.name, tag: !weightsFile && v['pretrained'] ? model.cfg.tag : null, weights, inputSize: [model.inChans, ...model.inputSize], numClasses: model.numClasses, preprocess: resolvePreprocess(model.cfg, { size: model.inputSize }), outputs };
+    const preprocess = resolvePreprocess(model.cfg, { ...runPreprocess(run), size: model.inputSize });
+    const sidecar = { model: model.name, tag: !weightsFile && v['pretrained'] ? model.cfg.tag : null, weights, inputSize: [model.inChans, ...model.inputSize], numClasses: model.numClasses, preprocess, outputs };
+    if (triton) return exportTriton(model, triton, { ...opts, sidecar, preprocess, classNames: run?.classNames });
+    const r = model.exportOnnx(output!, opts);
     writeChunksAtomic(`${output}.json`, [new TextEncoder().encode(json(sidecar))]);
     out(`${output}: ${(r.bytes / 1e6).toFixed(1)} MB${r.externalBytes ? ` + ${output}.data ${(r.externalBytes / 1e6).toFixed(1)} MB` : ''} (input [N, ${model.inChans}, ${model.inputSize.join(', ')}], opset 17); preprocessing in ${output}.json`);
     return 0;
   },
 };
+
+interface TritonTarget {
+  dir: string;
+  name: string;
+  version: number;
+  maxBatch: number;
+  gpu: boolean;
+}
+
+/** `--triton DIR` and its flags, checked before the model is built. */
+function tritonTarget(model: string, dir: string, v: Values): TritonTarget {
+  const name = str(v, 'name') ?? resolveModel(model).entry.name;
+  if (!checkTritonName(name)) throw new UsageError(`--name "${name}" is not a Triton model name: use letters, digits, _ . - (it names the directory DIR/NAME)`);
+  checkOutputDir(dir, '--triton');
+  return { dir, name, version: int(v, 'version') ?? 1, maxBatch: int(v, 'max-batch') ?? 8, gpu: !!v['triton-gpu'] };
+}
+
+/**
+ * The Triton model repository: VERSION/model.onnx, labels.txt, preprocess.json, then config.pbtxt last, so a
+ * server polling the repository never sees a config without its model. Shapes come from the exported graph.
+ */
+function exportTriton(model: Model, t: TritonTarget, o: ExportOptions & { external: boolean; outputs: string[]; sidecar: object; preprocess: PreprocessConfig; classNames?: string[] }): number {
+  const modelDir = join(t.dir, t.name);
+  const versionDir = join(modelDir, String(t.version));
+  mkdirSync(versionDir, { recursive: true });
+  const onnx = join(versionDir, 'model.onnx');
+  const { sidecar, preprocess, classNames, ...opts } = o;
+  const r = model.exportOnnx(onnx, opts);
+  const enc = (s: string) => [new TextEncoder().encode(s)];
+  const dims = (tensor: string) => model.graph.shapes.get(tensor)!.slice(1) as number[];
+  const labelled = o.outputs.includes('logits');
+  if (labelled) writeChunksAtomic(join(modelDir, 'labels.txt'), enc(tritonLabels(model.numClasses, classNames)));
+  writeChunksAtomic(join(modelDir, 'preprocess.json'), enc(json(sidecar)));
+  const input = model.graph.inputs[0]!;
+  const config = tritonConfig({
+    name: t.name,
+    maxBatchSize: t.maxBatch,
+    input: { name: input, dims: dims(input) },
+    outputs: o.outputs.map((name) => ({ name, dims: dims(name), ...(name === 'logits' ? { labelFilename: 'labels.txt' } : {}) })),
+    kind: t.gpu ? 'KIND_GPU' : 'KIND_CPU',
+    preprocess,
+    meta: { tsimm_model: model.name, tsimm_weights: (sidecar as { weights: string }).weights },
+  });
+  writeChunksAtomic(join(modelDir, 'config.pbtxt'), enc(config));
+  const mb = ((r.bytes + r.externalBytes) / 1e6).toFixed(1);
+  out(`${modelDir}: Triton model "${t.name}" version ${t.version} (${t.version}/model.onnx ${mb} MB, config.pbtxt, ${labelled ? 'labels.txt, ' : ''}preprocess.json); max_batch_size ${t.maxBatch}, input "${input}" [N, ${dims(input).join(', ')}]; serve with: tritonserver --model-repository ${t.dir}`);
+  return 0;
+}
 
 const verify: Command = {
   usage: '[PATTERN] [--seeds FILE] [--json]',
@@ -372,13 +438,40 @@ const convert: Command = {
   },
 };
 
+interface Shard {
+  index: number;
+  count: number;
+}
+
+const SHARD_HELP = 'process K of N (0-based): the images at positions i with i % N == K of the listing (class folders and files sorted; predict: the paths sorted)';
+
+/** `--shard K/N`, 0 ≤ K < N. */
+function shardOpt(v: Values): Shard | undefined {
+  const s = str(v, 'shard');
+  if (s === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new UsageError(`--shard takes K/N with 0 ≤ K < N (0/4 is the first of four shards), got "${s}"`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+const shardName = (s: Shard) => `${s.index}/${s.count}`;
+const inShard = <T>(xs: readonly T[], s: Shard): T[] => xs.filter((_, i) => i % s.count === s.index);
+
+/** predict's share of its images: positions in the sorted paths (so every process agrees), kept in the order given. */
+function shardImages(images: string[], s?: Shard): string[] {
+  if (!s) return images;
+  const mine = new Set(inShard([...images].sort(), s));
+  return images.filter((f) => mine.has(f));
+}
+
 const predict: Command = {
-  usage: 'MODEL IMAGE... [--topk 5] [--weights FILE] [--json]',
+  usage: 'MODEL IMAGE... [--topk 5] [--weights FILE] [--shard K/N] [--json]',
   summary: 'Classify images with the pretrained weights (or --weights) and the preprocessing they were evaluated with.',
   options: {
     topk: { type: 'string', short: 'k', arg: 'K', help: 'how many classes per image (default 5)' },
     ...WEIGHT_OPTIONS,
     batch: { type: 'string', arg: 'N', help: 'images per inference batch (default 8)' },
+    shard: { type: 'string', arg: 'K/N', help: SHARD_HELP },
     features: { type: 'boolean', help: 'also print the pooled pre-logits features (with --json)' },
     json: { type: 'boolean', help: 'print JSON' },
     ...PRECISION_OPTIONS,
@@ -386,7 +479,8 @@ const predict: Command = {
   },
   async run(p, v) {
     if (p.length < 2) throw new UsageError('expected a model name and at least one image');
-    const [name, ...images] = p as [string, ...string[]];
+    const [name, ...given] = p as [string, ...string[]];
+    const images = shardImages(given, shardOpt(v));
     const run = trainedRun(name, v);
     const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
@@ -414,6 +508,61 @@ const predict: Command = {
 /** timm validate.py's summary line: accuracy and (error). */
 const accLine = (top1: number, top5: number) => ` * Acc@1 ${top1.toFixed(3)} (${(100 - top1).toFixed(3)})  Acc@5 ${top5.toFixed(3)} (${(100 - top5).toFixed(3)})`;
 
+/** The hit counts behind the percentages (exact: top1 is 100 × hits / n), which shards add up. */
+const counts = (top1: number, top5: number, n: number) => ({ top1Hits: Math.round((top1 * n) / 100), top5Hits: Math.round((top5 * n) / 100) });
+
+interface EvalJson {
+  model: string;
+  weights: string;
+  shard?: string;
+  listed: number;
+  evaluated: number;
+  top1Hits: number;
+  top5Hits: number;
+  loss?: number;
+  failed?: { file: string; error: string }[];
+  seconds?: number;
+}
+
+/** `eval --merge A.json B.json ...`: the shards' hits added up, as one Acc@1/Acc@5 over all their images. */
+async function mergeEvals(files: string[], v: Values): Promise<number> {
+  if (!files.length) throw new UsageError('--merge expects the `eval --json` files of the shards');
+  const parts = files.map((f) => {
+    let j: EvalJson;
+    try {
+      j = JSON.parse(readFileSync(checkInputFile(f, '--merge'), 'utf8')) as EvalJson;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`${f} is not JSON: write it with tsimm eval --json (${(e as Error).message})`);
+    }
+    if (typeof j?.evaluated !== 'number' || typeof j.top1Hits !== 'number' || typeof j.top5Hits !== 'number') throw new InputError(`${f} has no top1Hits/top5Hits/evaluated counts: write it with tsimm eval --json (this version)`);
+    return { file: f, ...j };
+  });
+  const first = parts[0]!;
+  for (const q of parts) {
+    if (q.model !== first.model || q.weights !== first.weights) throw new InputError(`${q.file} evaluated ${q.model} (${q.weights}) but ${first.file} ${first.model} (${first.weights}); merge the shards of one run`);
+  }
+  const shards = parts.map((q) => q.shard).filter((s): s is string => s !== undefined);
+  const dup = shards.find((s, i) => shards.indexOf(s) !== i);
+  if (dup) throw new InputError(`shard ${dup} is given twice; each shard's file once`);
+  const of = new Set(shards.map((s) => s.split('/')[1]));
+  if (shards.length === parts.length && of.size === 1 && shards.length < Number([...of][0])) {
+    process.stderr.write(`tsimm eval: merging ${shards.length} of ${[...of][0]} shards; the result covers only their images\n`);
+  }
+  const sum = (f: (q: (typeof parts)[number]) => number) => parts.reduce((a, q) => a + f(q), 0);
+  const evaluated = sum((q) => q.evaluated);
+  if (!evaluated) throw new InputError(`the ${parts.length} files evaluated no images`);
+  const hits1 = sum((q) => q.top1Hits);
+  const hits5 = sum((q) => q.top5Hits);
+  const top1 = (100 * hits1) / evaluated;
+  const top5 = (100 * hits5) / evaluated;
+  const loss = parts.every((q) => typeof q.loss === 'number') ? sum((q) => q.loss! * q.evaluated) / evaluated : undefined;
+  const merged = { model: first.model, weights: first.weights, merged: parts.length, shards, listed: sum((q) => q.listed), evaluated, top1Hits: hits1, top5Hits: hits5, top1, top5, ...(loss !== undefined ? { loss } : {}), failed: parts.flatMap((q) => q.failed ?? []), seconds: sum((q) => q.seconds ?? 0) };
+  if (v['json']) out(json(merged));
+  else out([`${merged.model} (${merged.weights}): ${evaluated} of ${merged.listed} images evaluated in ${parts.length} parts${merged.failed.length ? `, ${merged.failed.length} failed or skipped` : ''}`, `${accLine(top1, top5)}${loss !== undefined ? `  loss ${loss.toFixed(4)}` : ''}`].join('\n'));
+  return 0;
+}
+
 function isIdxFolder(dir: string): boolean {
   try {
     findIdxFiles(dir, 'test');
@@ -424,9 +573,11 @@ function isIdxFolder(dir: string): boolean {
 }
 
 /** `eval` on a folder of IDX files (MNIST/Fashion-MNIST): its t10k test split, through the training data loader. */
-async function evalIdx(name: string, dir: string, v: Values): Promise<number> {
+async function evalIdx(name: string, dir: string, v: Values, shard?: Shard): Promise<number> {
   const run = trainedRun(name, v);
-  const ds = await idxDataset(dir, { split: 'test', ...(int(v, 'limit') ? { limit: int(v, 'limit') } : {}) });
+  const all = await idxDataset(dir, { split: 'test', ...(int(v, 'limit') ? { limit: int(v, 'limit') } : {}) });
+  const ds = shard ? all.subset(inShard([...all.samples.keys()], shard)) : all;
+  if (!ds.length) throw new InputError(`shard ${shardName(shard!)} of ${dir} holds no images (${all.length} in the test split); use fewer shards`);
   const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
   await withWeights(model, v, true);
   if (model.numClasses !== ds.numClasses) throw new InputError(`${dir} has ${ds.numClasses} classes but the model has ${model.numClasses}; evaluate weights trained on it (--weights RUN/best.safetensors)`);
@@ -439,8 +590,8 @@ async function evalIdx(name: string, dir: string, v: Values): Promise<number> {
     const r = await evaluateWeights(model, model.weights!, loaderSource(loader, batch));
     const seconds = (performance.now() - t0) / 1000;
     const weights = str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`;
-    if (v['json']) out(json({ model: model.name, weights, layout: 'idx', evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, loss: r.loss, seconds }));
-    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated`, `${accLine(r.top1, r.top5)}  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
+    if (v['json']) out(json({ model: model.name, weights, layout: 'idx', ...(shard ? { shard: shardName(shard) } : {}), evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, ...counts(r.top1, r.top5, r.count), loss: r.loss, seconds }));
+    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated${shard ? ` (shard ${shardName(shard)})` : ''}`, `${accLine(r.top1, r.top5)}  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
   } finally {
     await loader.close();
   }
@@ -448,11 +599,13 @@ async function evalIdx(name: string, dir: string, v: Values): Promise<number> {
 }
 
 const evalCmd: Command = {
-  usage: 'MODEL DIR [--batch 32] [--limit N] [--labels FILE] [--class-map FILE] [--json]',
+  usage: 'MODEL DIR [--batch 32] [--limit N] [--labels FILE] [--class-map FILE] [--shard K/N] [--json] | --merge SHARD.json...',
   summary: 'Top-1/top-5 accuracy over an ImageFolder tree (wnid folders), a flat folder with a labels file, or IDX files (test split).',
   options: {
     batch: { type: 'string', arg: 'N', help: 'batch size (default 32)' },
-    limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images' },
+    limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images (of the whole listing, before --shard)' },
+    shard: { type: 'string', arg: 'K/N', help: `${SHARD_HELP}; --json then carries top1Hits/top5Hits to merge` },
+    merge: { type: 'boolean', help: 'merge `eval --json` outputs (one per shard, given as FILE...) into one Acc@1/Acc@5' },
     labels: { type: 'string', arg: 'FILE', help: 'flat layout: lines "file label" (index or wnid), or LOC_val_solution.csv' },
     'class-map': { type: 'string', arg: 'FILE', help: 'class names in index order (one per line) for non-ImageNet folders' },
     ...WEIGHT_OPTIONS,
@@ -462,31 +615,43 @@ const evalCmd: Command = {
     ...PREPROCESS_OPTIONS,
   },
   async run(p, v) {
+    if (v['merge']) return mergeEvals(p, v);
     if (p.length !== 2) throw new UsageError('expected a model name and a directory');
-    if (isIdxFolder(p[1]!)) return evalIdx(p[0]!, p[1]!, v);
+    const shard = shardOpt(v);
+    if (isIdxFolder(p[1]!)) return evalIdx(p[0]!, p[1]!, v, shard);
     const classMapFile = str(v, 'class-map');
     const labels = str(v, 'labels');
     if (labels) checkInputFile(labels, '--labels');
     const run = trainedRun(p[0]!, v);
     // A fine-tuned run's class names map its folders (ImageFolder of the user's classes).
     const runMap = run?.classNames ? new Map(run.classNames.map((c, i) => [c, i])) : undefined;
-    const data = listDataset(p[1]!, { labels, classMap: classMapFile ? readClassMap(checkInputFile(classMapFile, '--class-map')) : runMap });
+    const listed = listDataset(p[1]!, { labels, classMap: classMapFile ? readClassMap(checkInputFile(classMapFile, '--class-map')) : runMap });
+    // --limit cuts the whole listing first, so the shards of a limited run add up to the unsharded one.
+    const limit = int(v, 'limit');
+    const samples = limit ? listed.samples.slice(0, limit) : listed.samples;
+    const data = shard ? { ...listed, samples: inShard(samples, shard), skipped: inShard(listed.skipped, shard) } : { ...listed, samples };
     const model = createModel(p[0]!, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
+    if (shard && !data.samples.length) {
+      // More shards than images: this one has nothing to do, and says so in a form --merge adds up.
+      const empty = { model: model.name, weights: str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`, layout: data.layout, shard: shardName(shard), listed: data.skipped.length, evaluated: 0, top1Hits: 0, top5Hits: 0, top1: 0, top5: 0, failed: data.skipped, seconds: 0 };
+      out(v['json'] ? json(empty) : `${model.name}: shard ${shardName(shard)} holds no images (${samples.length} listed in all)`);
+      return 0;
+    }
     const bar = process.stderr.isTTY
       ? (done: number, total: number, ips: number) =>
           process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
       : undefined;
     const session = (await precisionSession(model, v)) ?? (await model.createSession({ releaseWeights: true }));
-    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), limit: int(v, 'limit'), preprocess: { ...runPreprocess(run), ...preprocessFlags(v) }, weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
+    const r = await evaluate(model, data, { batchSize: int(v, 'batch'), preprocess: { ...runPreprocess(run), ...preprocessFlags(v) }, weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
     await session.release();
     for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
-    if (v['json']) out(json(r));
+    if (v['json']) out(json({ ...r, ...counts(r.top1, r.top5, r.evaluated), ...(shard ? { shard: shardName(shard) } : {}) }));
     else {
       const pp = r.preprocess;
       out(
         [
-          `${r.model} (${r.weights}): ${r.evaluated} of ${r.listed} images evaluated${r.failed.length ? `, ${r.failed.length} failed or skipped (listed above on stderr)` : ''}`,
+          `${r.model} (${r.weights}): ${r.evaluated} of ${r.listed} images evaluated${shard ? ` (shard ${shardName(shard)})` : ''}${r.failed.length ? `, ${r.failed.length} failed or skipped (listed above on stderr)` : ''}`,
           accLine(r.top1, r.top5),
           `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}`,
           `   ${r.imagesPerSecond.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`,

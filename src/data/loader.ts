@@ -15,7 +15,8 @@
  * returns the wrong number of values is a bug and fails the epoch.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../runtime/spawn.js';
 import { InputError } from '../weights/tensor.js';
 import { Rng } from '../train/rng.js';
 import { decodeSampleOf, mixSeed, sampleName, type DecodeOptions, type GrayImages, type Skipped, type TrainDataset, type TrainSample } from './datasets.js';
@@ -123,14 +124,6 @@ export async function makeProcessor(init: LoaderInit): Promise<(job: LoaderJob) 
 
 export const defaultLoaderWorkers = () => Math.max(1, availableParallelism() - 1);
 
-/** As pool.ts: built, the worker is train-worker.js beside this file; from sources, tsx is registered first. */
-function spawnWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./train-worker.js', import.meta.url));
-  const api = import.meta.resolve('tsx/esm/api');
-  const file = new URL('./train-worker.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true });
-}
-
 /** The default transform module (src/data/eval-transform): `tsimm eval`'s pipeline as a loader transform. */
 export function evalTransform(preprocess: PreprocessConfig, o: { channels?: 1 | 3; grayMean?: number; grayStd?: number } = {}): TransformSpec {
   return { module: siblingModule(import.meta.url, './eval-transform'), config: { preprocess, ...o } };
@@ -211,7 +204,7 @@ export class DataLoader {
     }
     this.ready = Promise.all(
       Array.from({ length: this.nWorkers }, () => {
-        const worker = spawnWorker();
+        const worker = spawnWorker(import.meta.url, 'train-worker');
         const slot: Slot = { worker, inflight: 0 };
         this.slots.push(slot);
         return new Promise<void>((resolve, reject) => {

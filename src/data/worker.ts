@@ -4,13 +4,13 @@ import { preprocessImage, type PreprocessConfig } from './preprocess.js';
 
 interface Job {
   id: number;
-  path: string;
+  input: string | Uint8Array;
   config: PreprocessConfig;
 }
 
 parentPort!.on('message', async (job: Job) => {
   try {
-    const data = await preprocessImage(job.path, job.config);
+    const data = await preprocessImage(job.input, job.config);
     parentPort!.postMessage({ id: job.id, data }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort!.postMessage({ id: job.id, error: (e as Error).message });

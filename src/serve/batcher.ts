@@ -1,0 +1,191 @@
+/**
+ * Dynamic batching, as Triton's dynamic_batching: requests for one model wait in a bounded queue; when an
+ * instance is free, the requests queued so far (up to max batch images) run as one batch — at once when the
+ * batch is full, else once the oldest has waited `maxQueueDelayMs`. A full queue rejects at once (503 with
+ * Retry-After), a request still queued after `queueTimeoutMs` fails with 503, and a request whose client has
+ * gone is dropped before it runs.
+ */
+import { HttpError } from './protocol.js';
+import type { ServerMetrics } from './metrics.js';
+import type { InferenceWorker } from './workers.js';
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxQueueDelayMs: number;
+  maxQueue: number;
+  queueTimeoutMs: number;
+}
+
+export interface BatchResult {
+  /** This request's rows of the output. */
+  logits: Float32Array;
+  queueMs: number;
+  computeMs: number;
+  /** Images in the batch it ran in. */
+  batch: number;
+}
+
+interface Queued {
+  data: Float32Array;
+  n: number;
+  enqueued: number;
+  cancelled: () => boolean;
+  resolve: (r: BatchResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Batcher {
+  private readonly queue: Queued[] = [];
+  private inFlight = 0;
+  private delayTimer?: NodeJS.Timeout;
+  private idleWaiters: (() => void)[] = [];
+  private readonly labels: Record<string, string>;
+
+  constructor(
+    readonly model: string,
+    readonly version: string,
+    private readonly instances: InferenceWorker[],
+    /** Floats per image: C·H·W in, classes out. */
+    private readonly perImage: { input: number; output: number; shape: [number, number, number] },
+    readonly o: BatcherOptions,
+    private readonly metrics: ServerMetrics,
+  ) {
+    this.labels = { model, version };
+  }
+
+  /** Requests waiting or running. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  submit(data: Float32Array, n: number, cancelled: () => boolean = () => false): Promise<BatchResult> {
+    if (this.queue.length >= this.o.maxQueue) {
+      this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
+      return Promise.reject(new HttpError(503, `${this.model}'s queue is full (${this.o.maxQueue} requests); retry later`, { 'retry-after': '1' }));
+    }
+    return new Promise((resolve, reject) => {
+      const q: Queued = { data, n, enqueued: performance.now(), cancelled, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      q.timer = setTimeout(() => {
+        const i = this.queue.indexOf(q);
+        if (i < 0) return;
+        this.queue.splice(i, 1);
+        this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
+        this.gauge();
+        reject(new HttpError(503, `${this.model}: the request waited ${this.o.queueTimeoutMs} ms in the queue without running; the server is overloaded, retry later`, { 'retry-after': '1' }));
+      }, this.o.queueTimeoutMs);
+      this.queue.push(q);
+      this.gauge();
+      this.pump();
+    });
+  }
+
+  private gauge(): void {
+    this.metrics.pending.set(this.labels, this.pending);
+    if (!this.pending) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private queuedImages(): number {
+    let n = 0;
+    for (const q of this.queue) n += q.n;
+    return n;
+  }
+
+  private pump(): void {
+    for (;;) {
+      this.dropCancelled();
+      if (!this.queue.length) return;
+      const worker = this.instances.find((w) => !w.busy);
+      if (!worker) return; // a finishing batch pumps again
+      const waited = performance.now() - this.queue[0]!.enqueued;
+      if (this.queuedImages() < this.o.maxBatch && waited < this.o.maxQueueDelayMs) {
+        if (!this.delayTimer) {
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = undefined;
+            this.pump();
+          }, Math.max(0, this.o.maxQueueDelayMs - waited));
+        }
+        return;
+      }
+      this.dispatch(worker);
+    }
+  }
+
+  private dropCancelled(): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const q = this.queue[i]!;
+      if (!q.cancelled()) continue;
+      this.queue.splice(i, 1);
+      clearTimeout(q.timer);
+      this.metrics.failure.inc({ ...this.labels, reason: 'CANCELED' });
+      q.reject(new HttpError(499, 'the client closed the connection before the request ran'));
+    }
+    this.gauge();
+  }
+
+  private dispatch(worker: InferenceWorker): void {
+    if (this.delayTimer) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
+    const batch: Queued[] = [];
+    let images = 0;
+    while (this.queue.length && images + this.queue[0]!.n <= this.o.maxBatch) {
+      const q = this.queue.shift()!;
+      clearTimeout(q.timer);
+      batch.push(q);
+      images += q.n;
+    }
+    if (!batch.length) {
+      // A request larger than max batch never reaches here (the protocol rejects it); be safe anyway.
+      const q = this.queue.shift()!;
+      clearTimeout(q.timer);
+      batch.push(q);
+      images = q.n;
+    }
+    const { input, output, shape } = this.perImage;
+    const data = new Float32Array(images * input);
+    let off = 0;
+    for (const q of batch) {
+      data.set(q.data, off);
+      off += q.n * input;
+    }
+    const start = performance.now();
+    this.inFlight += batch.length;
+    this.gauge();
+    worker.run(data, [images, ...shape]).then(
+      (r) => {
+        const l = this.labels;
+        this.metrics.execCount.inc(l);
+        this.metrics.count.inc(l, images);
+        this.metrics.batchHist.observe(l, images);
+        this.metrics.computeHist.observe(l, r.computeMs / 1000);
+        let row = 0;
+        for (const q of batch) {
+          const queueMs = start - q.enqueued;
+          this.metrics.queueHist.observe(l, queueMs / 1000);
+          this.metrics.queueUs.inc(l, Math.round(queueMs * 1000));
+          this.metrics.computeUs.inc(l, Math.round(r.computeMs * 1000));
+          q.resolve({ logits: r.logits.slice(row * output, (row + q.n) * output), queueMs, computeMs: r.computeMs, batch: images });
+          row += q.n;
+        }
+      },
+      (e: Error) => {
+        for (const q of batch) {
+          this.metrics.failure.inc({ ...this.labels, reason: 'BACKEND' });
+          q.reject(new HttpError(500, `${this.model} failed to run: ${e.message}`));
+        }
+      },
+    ).finally(() => {
+      this.inFlight -= batch.length;
+      this.gauge();
+      this.pump();
+    });
+  }
+
+  /** Resolves once nothing is queued or running (for a graceful shutdown). */
+  drained(): Promise<void> {
+    if (!this.pending) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The HTTP server: Open Inference Protocol routes (health, metadata, infer), image classification, the demo
+ * page, Prometheus metrics. Liveness answers from the first moment; readiness waits for every model. The main
+ * thread only parses and routes: decoding runs in a preprocessing pool, inference in worker threads.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PreprocessConfig } from '../data/preprocess.js';
+import type { PreprocessPool } from '../data/pool.js';
+import { softmax, topk as topIndices } from '../math.js';
+import type { Batcher } from './batcher.js';
+import { demoAsset, demoPage } from './demo.js';
+import { ServerMetrics } from './metrics.js';
+import { multipartFile } from './multipart.js';
+import { HttpError, inferResponse, modelMetadata, parseInferRequest, SERVER_EXTENSIONS, splitBody, type ModelSpec } from './protocol.js';
+
+export const VERSION = '0.1.0';
+
+/** A model as the server holds it; `batcher` is set once its instances are loaded. */
+export interface ServedModel {
+  spec: ModelSpec;
+  preprocess: PreprocessConfig;
+  /** The ONNX file the instances run (the demo page runs it too). */
+  onnxPath?: string;
+  /** Shown in the metadata: architecture, weights, precision. */
+  info: Record<string, unknown>;
+  /** wnids of ImageNet classes, by index (for /classify). */
+  wnids?: string[];
+  batcher?: Batcher;
+  loadError?: string;
+}
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  /** Request bodies over this many bytes get 413. */
+  maxBodyBytes: number;
+  /** A request (headers and body) must arrive within this many ms. */
+  requestTimeoutMs: number;
+  accessLog: boolean;
+  pool: PreprocessPool;
+}
+
+const json = (x: unknown) => Buffer.from(JSON.stringify(x));
+
+export class InferenceServer {
+  readonly models = new Map<string, ServedModel>();
+  readonly metrics = new ServerMetrics();
+  private server?: Server;
+  private draining = false;
+  private active = 0;
+  private decoding = 0;
+  private idle: (() => void)[] = [];
+
+  constructor(readonly o: ServerOptions) {}
+
+  get ready(): boolean {
+    return !this.draining && this.models.size > 0 && [...this.models.values()].every((m) => m.batcher);
+  }
+
+  async listen(): Promise<string> {
+    const server = createServer({ requestTimeout: this.o.requestTimeoutMs, headersTimeout: Math.min(this.o.requestTimeoutMs, 60_000), keepAliveTimeout: 5_000 }, (req, res) => void this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, this.o.host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  /**
+   * Graceful stop: readiness turns 503 (load balancers stop routing), no new connections are accepted, queued
+   * and running requests finish and get their responses, then the server closes. Resolves false when
+   * `deadlineMs` passed first.
+   */
+  async shutdown(deadlineMs = 30_000): Promise<boolean> {
+    this.draining = true;
+    const server = this.server;
+    if (!server) return true;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    const drained = (async () => {
+      await Promise.all([...this.models.values()].map((m) => m.batcher?.drained()));
+      if (this.active) await new Promise<void>((r) => this.idle.push(r));
+      server.closeIdleConnections();
+      await closed;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([drained.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), deadlineMs)))]);
+    clearTimeout(timer);
+    if (!ok) server.closeAllConnections();
+    return ok;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    this.active++;
+    let route = 'other';
+    let model: string | undefined;
+    let status = 500;
+    let bytesIn = 0;
+    let extra: Record<string, unknown> = {};
+    const send = (code: number, body: Buffer | string, headers: Record<string, string> = {}) => {
+      status = code;
+      if (res.headersSent || res.destroyed) return;
+      if (this.draining) headers['connection'] = 'close';
+      res.writeHead(code, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+      res.end(body);
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const path = url.pathname.replace(/\/+$/, '') || '/';
+      const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+      const method = req.method ?? 'GET';
+      const only = (...methods: string[]) => {
+        if (!methods.includes(method)) throw new HttpError(405, `${path} takes ${methods.join(' or ')}, not ${method}`, { allow: methods.join(', ') });
+      };
+      if (parts[0] === 'v2') {
+        if (parts.length === 1) {
+          route = 'server_metadata';
+          only('GET');
+          return send(200, json({ name: 'tsimm', version: VERSION, extensions: SERVER_EXTENSIONS }), { 'content-type': 'application/json' });
+        }
+        if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready')) {
+          route = `health_${parts[2]}`;
+          only('GET');
+          if (parts[2] === 'live') return send(200, json({ live: true }), { 'content-type': 'application/json' });
+          if (this.ready) return send(200, json({ ready: true }), { 'content-type': 'application/json' });
+          throw new HttpError(503, this.draining ? 'the server is shutting down' : `not ready: ${this.loadingNames().join(', ') || 'no model'} still loading`);
+        }
+        if (parts[1] === 'models' && parts.length >= 3) {
+          model = parts[2]!;
+          let rest = parts.slice(3);
+          const m = this.models.get(model);
+          if (!m) throw new HttpError(404, `no model "${model}" is served here; models: ${[...this.models.keys()].join(', ')}`);
+          if (rest[0] === 'versions') {
+            if (rest[1] !== m.spec.version) throw new HttpError(404, `model "${model}" has no version ${JSON.stringify(rest[1] ?? '')}; its version is ${m.spec.version}`);
+            rest = rest.slice(2);
+          }
+          const action = rest.join('/');
+          if (action === '') {
+            route = 'model_metadata';
+            only('GET');
+            return send(200, json(modelMetadata(m.spec, { ...m.info, preprocess: m.preprocess, ready: !!m.batcher })), { 'content-type': 'application/json' });
+          }
+          if (action === 'ready') {
+            route = 'model_ready';
+            only('GET');
+            if (m.batcher) return send(200, json({ name: model, ready: true }), { 'content-type': 'application/json' });
+            throw new HttpError(503, m.loadError ? `model "${model}" failed to load: ${m.loadError}` : `model "${model}" is loading`);
+          }
+          if (action === 'infer' || action === 'classify') {
+            route = action;
+            only('POST');
+            const batcher = this.readyBatcher(m);
+            const body = await this.readBody(req);
+            bytesIn = body.length;
+            const r = action === 'infer' ? await this.infer(m, batcher, req, res, body) : await this.classify(m, batcher, req, res, body, url);
+            extra = r.log;
+            return send(200, r.body, r.headers);
+          }
+        }
+        throw new HttpError(404, `no such endpoint: ${method} ${path}`);
+      }
+      if (path === '/metrics') {
+        route = 'metrics';
+        only('GET');
+        return send(200, this.metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      }
+      if (path === '/' || path === '/index.html') {
+        route = 'demo';
+        only('GET');
+        return send(200, demoPage([...this.models.values()].map((x) => x.spec.name)), { 'content-type': 'text/html; charset=utf-8', ...ISOLATION });
+      }
+      if (parts[0] === 'demo' || parts[0] === 'onnx') {
+        route = 'demo_asset';
+        only('GET');
+        const a = await demoAsset(parts, this.models);
+        if (a) return send(200, a.body, { 'content-type': a.type, ...ISOLATION, 'cache-control': 'no-cache' });
+      }
+      throw new HttpError(404, `no such endpoint: ${method} ${path}; the API is under /v2 (Open Inference Protocol), the demo page at /`);
+    } catch (e) {
+      const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error).message.split('\n')[0]}`);
+      if (err.status === 500 && model) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
+      if (err.status === 400 && model && (route === 'infer' || route === 'classify')) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
+      if (err.status === 413) res.setHeader('connection', 'close');
+      send(err.status, json({ error: err.message }), { 'content-type': 'application/json', ...err.headers });
+    } finally {
+      this.metrics.http.inc({ route, code: String(status) });
+      if (this.o.accessLog) {
+        process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), method: req.method, path: req.url, status, ms: +(performance.now() - t0).toFixed(2), bytes_in: bytesIn, remote: req.socket.remoteAddress, ...(model ? { model } : {}), ...extra })}\n`);
+      }
+      this.active--;
+      if (!this.active) for (const w of this.idle.splice(0)) w();
+    }
+  }
+
+  private loadingNames(): string[] {
+    return [...this.models.values()].filter((m) => !m.batcher).map((m) => m.spec.name);
+  }
+
+  private readyBatcher(m: ServedModel): Batcher {
+    if (this.draining) throw new HttpError(503, 'the server is shutting down; retry on another replica', { 'retry-after': '1' });
+    if (!m.batcher) throw new HttpError(503, m.loadError ? `model "${m.spec.name}" failed to load: ${m.loadError}` : `model "${m.spec.name}" is still loading; retry when /v2/health/ready is 200`, { 'retry-after': '1' });
+    return m.batcher;
+  }
+
+  /** The body, refused with 413 past the limit (before reading it when Content-Length says so). */
+  private readBody(req: IncomingMessage): Promise<Buffer> {
+    const limit = this.o.maxBodyBytes;
+    const declared = Number(req.headers['content-length']);
+    const tooBig = () => new HttpError(413, `the request body is over the ${limit} byte limit (--max-body); send a smaller image or tensor`);
+    if (declared > limit) {
+      req.resume();
+      return Promise.reject(tooBig());
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > limit) {
+          req.removeAllListeners('data');
+          req.resume();
+          reject(tooBig());
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks, n)));
+      req.on('error', (e) => reject(new HttpError(400, `the request body could not be read: ${e.message}`)));
+    });
+  }
+
+  private async infer(m: ServedModel, batcher: Batcher, req: IncomingMessage, res: ServerResponse, body: Buffer) {
+    const header = req.headers['inference-header-content-length'];
+    const { json: request, binary } = splitBody(body, Array.isArray(header) ? header[0] : header);
+    const r = parseInferRequest(request, binary, m.spec);
+    const out = await batcher.submit(r.data, r.n, () => res.destroyed || req.socket.destroyed);
+    this.metrics.success.inc({ model: m.spec.name, version: m.spec.version });
+    this.metrics.requestUs.inc({ model: m.spec.name, version: m.spec.version }, Math.round((out.queueMs + out.computeMs) * 1000));
+    const resp = inferResponse(m.spec, r, out.logits);
+    return { ...resp, log: { batch: out.batch, queue_ms: +out.queueMs.toFixed(2), compute_ms: +out.computeMs.toFixed(2) } };
+  }
+
+  /** One image (raw body or a form upload) through the model's own preprocessing, top-k with labels. */
+  private async classify(m: ServedModel, batcher: Batcher, req: IncomingMessage, res: ServerResponse, body: Buffer, url: URL) {
+    const k = url.searchParams.get('topk') ?? '5';
+    const topk = Number(k);
+    if (!Number.isInteger(topk) || topk < 1) throw new HttpError(400, `topk must be a positive integer, got ${JSON.stringify(k)}`);
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    const image = type.startsWith('multipart/form-data') ? multipartFile(body, type) : body;
+    if (!image.length) throw new HttpError(400, 'the request body is empty; POST the image bytes (JPEG, PNG, WebP, ...) or a form with a file field');
+    if (type.startsWith('application/json')) throw new HttpError(400, `/classify takes image bytes, not JSON; POST tensors to /v2/models/${m.spec.name}/infer`);
+    if (this.decoding + batcher.pending >= batcher.o.maxQueue) {
+      this.metrics.failure.inc({ model: m.spec.name, version: m.spec.version, reason: 'REJECTED' });
+      throw new HttpError(503, `${m.spec.name}'s queue is full (${batcher.o.maxQueue} requests); retry later`, { 'retry-after': '1' });
+    }
+    const t0 = performance.now();
+    let x: Float32Array;
+    this.decoding++;
+    try {
+      x = await this.o.pool.run(new Uint8Array(image.buffer, image.byteOffset, image.length), m.preprocess);
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message.split('\n')[0]!.replace(/^image /, 'the request body '));
+    } finally {
+      this.decoding--;
+    }
+    const decodeMs = performance.now() - t0;
+    const out = await batcher.submit(x, 1, () => res.destroyed || req.socket.destroyed);
+    const labels = { model: m.spec.name, version: m.spec.version };
+    this.metrics.success.inc(labels);
+    this.metrics.requestUs.inc(labels, Math.round((out.queueMs + out.computeMs) * 1000));
+    const probs = softmax(out.logits);
+    const predictions = topIndices(probs, Math.min(topk, probs.length)).map((index) => ({
+      index,
+      label: m.spec.labels[index] ?? `class ${index}`,
+      ...(m.wnids ? { wnid: m.wnids[index] } : {}),
+      prob: probs[index]!,
+      logit: out.logits[index]!,
+    }));
+    const timing = { decode_ms: +decodeMs.toFixed(2), queue_ms: +out.queueMs.toFixed(2), compute_ms: +out.computeMs.toFixed(2), total_ms: +(performance.now() - t0).toFixed(2) };
+    return { body: json({ model_name: m.spec.name, model_version: m.spec.version, predictions, batch: out.batch, timing }), headers: { 'content-type': 'application/json' }, log: { batch: out.batch, ...timing } };
+  }
+}
+
+/** Cross-origin isolation, so onnxruntime-web may use wasm threads on the demo page. */
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };

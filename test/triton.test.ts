@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { serve } from '../src/cli/serve.js';
+import { fashionMnistDir } from '../src/data/idx.js';
 import { createModel } from '../src/model.js';
 import { preferredBatchSizes, tritonConfig, tritonLabels } from '../src/tasks/triton.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
@@ -466,6 +467,22 @@ describe('eval --shard and --merge', () => {
     const partial = tsimm('eval', '--merge', join(dir, 'shard-1.json'));
     assert.equal(partial.code, 0);
     assert.match(partial.stderr, /merging 1 of 2 shards/);
+  });
+
+  it('IDX folders shard and merge too (loss weighted by count)', { skip: fashionMnistDir() ? false : 'dataset-fashion-mnist is not installed (.ci/run installs it)' }, () => {
+    const weights = join(REPO, 'examples/fashion-mnist/model.safetensors');
+    const run = (...extra: string[]) => {
+      const r = tsimm('eval', 'regnetx_002', fashionMnistDir()!, '--weights', weights, '--limit', '40', '--json', '--workers', '1', ...extra);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const whole = JSON.parse(run());
+    [0, 1].forEach((k) => writeFileSync(join(dir, `idx-${k}.json`), run('--shard', `${k}/2`)));
+    const m = tsimm('eval', '--merge', join(dir, 'idx-0.json'), join(dir, 'idx-1.json'), '--json');
+    assert.equal(m.code, 0, m.stderr);
+    const j = JSON.parse(m.stdout);
+    assert.deepEqual([j.evaluated, j.top1Hits, j.top5Hits], [40, whole.top1Hits, whole.top5Hits]);
+    assert.ok(Math.abs(j.loss - whole.loss) < 1e-6, `${j.loss} vs ${whole.loss}`);
   });
 
   it('a shard with no images reports zero counts that merge', () => {

@@ -443,7 +443,7 @@ interface Shard {
   count: number;
 }
 
-const SHARD_HELP = 'process K of N (0-based): the images at positions i with i % N == K of the listing (class folders and files sorted; predict: the paths sorted)';
+const SHARD_HELP = 'this process takes shard K of N (0-based): the images at positions i with i % N == K';
 
 /** `--shard K/N`, 0 ≤ K < N. */
 function shardOpt(v: Values): Shard | undefined {
@@ -471,7 +471,7 @@ const predict: Command = {
     topk: { type: 'string', short: 'k', arg: 'K', help: 'how many classes per image (default 5)' },
     ...WEIGHT_OPTIONS,
     batch: { type: 'string', arg: 'N', help: 'images per inference batch (default 8)' },
-    shard: { type: 'string', arg: 'K/N', help: SHARD_HELP },
+    shard: { type: 'string', arg: 'K/N', help: `${SHARD_HELP} of the paths sorted (one process per shard)` },
     features: { type: 'boolean', help: 'also print the pooled pre-logits features (with --json)' },
     json: { type: 'boolean', help: 'print JSON' },
     ...PRECISION_OPTIONS,
@@ -604,7 +604,7 @@ const evalCmd: Command = {
   options: {
     batch: { type: 'string', arg: 'N', help: 'batch size (default 32)' },
     limit: { type: 'string', arg: 'N', help: 'evaluate only the first N images (of the whole listing, before --shard)' },
-    shard: { type: 'string', arg: 'K/N', help: `${SHARD_HELP}; --json then carries top1Hits/top5Hits to merge` },
+    shard: { type: 'string', arg: 'K/N', help: `${SHARD_HELP} of the listing (class folders and their files sorted; a --labels file's line order; IDX file order); --json prints the counts --merge adds up` },
     merge: { type: 'boolean', help: 'merge `eval --json` outputs (one per shard, given as FILE...) into one Acc@1/Acc@5' },
     labels: { type: 'string', arg: 'FILE', help: 'flat layout: lines "file label" (index or wnid), or LOC_val_solution.csv' },
     'class-map': { type: 'string', arg: 'FILE', help: 'class names in index order (one per line) for non-ImageNet folders' },

@@ -184,7 +184,6 @@ export class InferenceServer {
       const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error).message.split('\n')[0]}`);
       if (err.status === 500 && model) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
       if (err.status === 400 && model && (route === 'infer' || route === 'classify')) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
-      if (err.status === 413) res.setHeader('connection', 'close');
       send(err.status, json({ error: err.message }), { 'content-type': 'application/json', ...err.headers });
     } finally {
       this.metrics.http.inc({ route, code: String(status) });
@@ -206,29 +205,24 @@ export class InferenceServer {
     return m.batcher;
   }
 
-  /** The body, refused with 413 past the limit (before reading it when Content-Length says so). */
+  /**
+   * The body, refused with 413 past the limit. The rest of an oversized body is read and dropped before the
+   * answer, so the client (still sending) sees the 413 rather than a reset; --request-timeout bounds that.
+   */
   private readBody(req: IncomingMessage): Promise<Buffer> {
     const limit = this.o.maxBodyBytes;
-    const declared = Number(req.headers['content-length']);
     const tooBig = () => new HttpError(413, `the request body is over the ${limit} byte limit (--max-body); send a smaller image or tensor`);
-    if (declared > limit) {
-      req.resume();
-      return Promise.reject(tooBig());
-    }
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let n = 0;
+      let over = Number(req.headers['content-length']) > limit;
       req.on('data', (c: Buffer) => {
         n += c.length;
-        if (n > limit) {
-          req.removeAllListeners('data');
-          req.resume();
-          reject(tooBig());
-          return;
-        }
-        chunks.push(c);
+        if (n > limit) over = true;
+        if (!over) chunks.push(c);
+        else chunks.length = 0;
       });
-      req.on('end', () => resolve(Buffer.concat(chunks, n)));
+      req.on('end', () => (over ? reject(tooBig()) : resolve(Buffer.concat(chunks, n))));
       req.on('error', (e) => reject(new HttpError(400, `the request body could not be read: ${e.message}`)));
     });
   }

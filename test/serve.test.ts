@@ -1,0 +1,389 @@
+/**
+ * `tsimm serve` over real HTTP on 127.0.0.1: the Open Inference Protocol (JSON and Triton's binary and
+ * classification extensions) against the same model run in this process, /classify against `classify()`,
+ * dynamic batching, the bounded queue, cancellation, queue timeouts, bad input 100 times over, graceful SIGTERM,
+ * and the demo page in Chromium.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { createModel, type Model } from '../src/model.js';
+import { classify } from '../src/tasks/classify.js';
+import { REPO } from './helpers/fixtures.js';
+import { startServe, type ServeProcess } from './helpers/serve.js';
+import { describeOrSkip } from './helpers/skip.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsimm-serve-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Deterministic values in [-2, 2). */
+function values(n: number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    x[i] = (s / 2 ** 32) * 4 - 2;
+  }
+  return x;
+}
+
+async function post(url: string, body: Buffer | string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers });
+  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+}
+const getJson = async (url: string) => {
+  const res = await fetch(url);
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+};
+
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m / scale;
+}
+
+/** A Prometheus sample's value (0 when absent). */
+async function metric(base: string, line: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const row = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return row ? Number(row.slice(line.length + 1)) : 0;
+}
+
+/** Triton's binary request: JSON header, then the raw tensor, its length in Inference-Header-Content-Length. */
+function binaryRequest(header: unknown, tensor: Float32Array) {
+  const h = Buffer.from(JSON.stringify(header));
+  return { body: Buffer.concat([h, Buffer.from(tensor.buffer, tensor.byteOffset, tensor.byteLength)]), headers: { 'inference-header-content-length': String(h.length), 'content-type': 'application/octet-stream' } };
+}
+
+function splitBinaryResponse(r: { headers: Headers; body: Buffer }) {
+  const n = Number(r.headers.get('inference-header-content-length'));
+  return { json: JSON.parse(r.body.subarray(0, n).toString()) as { outputs: { name: string; datatype: string; shape: number[]; parameters?: { binary_data_size: number } }[] }, binary: r.body.subarray(n) };
+}
+
+describe('tsimm serve: the Open Inference Protocol', () => {
+  let s: ServeProcess;
+  let base: string;
+  let model: Model;
+  const png = join(dir, 'photo.png');
+
+  before(async () => {
+    // resnet18 on deterministic random weights (seed 0, as initWeights) and the Fashion-MNIST example's real ones.
+    s = await startServe(['resnet18', 'regnetx_002', '--random-weights', '--weights', 'regnetx_002=examples/fashion-mnist/model.safetensors', '--max-pixels', '1000000', '--max-body', '8', '--access-log', '--decode-workers', '1']);
+    base = s.url;
+    model = createModel('resnet18').initWeights();
+    const raw = Buffer.alloc(300 * 200 * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (Math.sin(i * 0.013) * 100 + 128 + ((i * 7) % 23)) & 0xff;
+    await sharp(raw, { raw: { width: 300, height: 200, channels: 3 } }).png().toFile(png);
+  });
+  after(async () => {
+    assert.equal(await s.stop(), 0);
+  });
+
+  it('answers /v2, liveness, readiness and model metadata as the protocol says', async () => {
+    const meta = await getJson(`${base}/v2`);
+    assert.equal(meta.status, 200);
+    assert.equal(meta.json['name'], 'tsimm');
+    assert.deepEqual(meta.json['extensions'], ['binary_tensor_data', 'classification']);
+    assert.equal((await fetch(`${base}/v2/health/live`)).status, 200);
+    assert.equal((await fetch(`${base}/v2/health/ready`)).status, 200);
+    for (const path of ['/v2/models/resnet18', '/v2/models/resnet18/versions/1']) {
+      const m = await getJson(base + path);
+      assert.equal(m.status, 200);
+      assert.deepEqual(m.json['inputs'], [{ name: 'input', datatype: 'FP32', shape: [-1, 3, 224, 224] }]);
+      assert.deepEqual(m.json['outputs'], [{ name: 'logits', datatype: 'FP32', shape: [-1, 1000] }]);
+      const params = m.json['parameters'] as { preprocess: { size: number[]; interpolation: string; cropPct: number }; max_batch_size: number };
+      assert.deepEqual(params.preprocess.size, [224, 224]);
+      assert.equal(params.preprocess.interpolation, model.cfg.interpolation);
+      assert.equal(params.preprocess.cropPct, model.cfg.cropPct);
+      assert.equal(params.max_batch_size, 8);
+    }
+    assert.equal((await fetch(`${base}/v2/models/resnet18/ready`)).status, 200);
+    const fm = await getJson(`${base}/v2/models/regnetx_002`);
+    assert.deepEqual((fm.json['outputs'] as { shape: number[] }[])[0]!.shape, [-1, 10]);
+  });
+
+  it('infers FP32 JSON tensors as the model does in this process, and echoes the id', async () => {
+    const x = values(2 * 3 * 224 * 224, 11);
+    const want = (await model.run({ shape: [2, 3, 224, 224], data: x })).logits;
+    const r = await post(`${base}/v2/models/resnet18/infer`, JSON.stringify({ id: 'req-1', inputs: [{ name: 'input', shape: [2, 3, 224, 224], datatype: 'FP32', data: Array.from(x) }] }), { 'content-type': 'application/json' });
+    assert.equal(r.status, 200, r.body.toString());
+    const body = JSON.parse(r.body.toString());
+    assert.equal(body.id, 'req-1');
+    assert.equal(body.model_name, 'resnet18');
+    assert.equal(body.outputs[0].name, 'logits');
+    assert.deepEqual(body.outputs[0].shape, [2, 1000]);
+    assert.ok(maxRel(body.outputs[0].data, want.data) < 1e-5, `max rel ${maxRel(body.outputs[0].data, want.data)}`);
+  });
+
+  it('normalizes UINT8 pixel tensors with the model mean and std', async () => {
+    const px = Uint8Array.from(values(3 * 224 * 224, 5), (v) => Math.floor((v + 2) * 63.9));
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    const x = Float32Array.from(px, (p, i) => (p / 255 - mean[Math.floor(i / (224 * 224))]!) / std[Math.floor(i / (224 * 224))]!);
+    const want = (await model.run({ shape: [1, 3, 224, 224], data: x })).logits;
+    const r = await post(`${base}/v2/models/resnet18/infer`, JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'UINT8', data: Array.from(px) }] }));
+    assert.equal(r.status, 200, r.body.toString());
+    assert.ok(maxRel(JSON.parse(r.body.toString()).outputs[0].data, want.data) < 1e-5);
+  });
+
+  it("takes the request a Triton client sends: binary input, binary output, classification", async () => {
+    const x = values(3 * 224 * 224, 3);
+    const want = (await model.run({ shape: [1, 3, 224, 224], data: x })).logits.data;
+    // What tritonclient.http sends for InferInput(..., "FP32").set_data_from_numpy(x, binary_data=True) and
+    // InferRequestedOutput("logits", binary_data=True), and with class_count=3.
+    const plain = binaryRequest({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], outputs: [{ name: 'logits', parameters: { binary_data: true } }] }, x);
+    const r = await post(`${base}/v2/models/resnet18/infer`, plain.body, plain.headers);
+    assert.equal(r.status, 200, r.body.toString());
+    const { json, binary } = splitBinaryResponse(r);
+    assert.equal(json.outputs[0]!.parameters!.binary_data_size, 4000);
+    const got = new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + 4000));
+    assert.ok(maxRel(got, want) < 1e-5);
+
+    const cls = binaryRequest({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], outputs: [{ name: 'logits', parameters: { classification: 3, binary_data: true } }] }, x);
+    const cr = await post(`${base}/v2/models/resnet18/infer`, cls.body, cls.headers);
+    assert.equal(cr.status, 200, cr.body.toString());
+    const c = splitBinaryResponse(cr);
+    assert.equal(c.json.outputs[0]!.datatype, 'BYTES');
+    assert.deepEqual(c.json.outputs[0]!.shape, [1, 3]);
+    const strings: string[] = [];
+    for (let off = 0; off < c.binary.length; ) {
+      const n = c.binary.readUInt32LE(off);
+      strings.push(c.binary.subarray(off + 4, off + 4 + n).toString());
+      off += 4 + n;
+    }
+    const order = Array.from(want.keys()).sort((a, b) => want[b]! - want[a]!).slice(0, 3);
+    assert.deepEqual(strings.map((t) => Number(t.split(':')[1])), order);
+    assert.ok(Math.abs(Number(strings[0]!.split(':')[0]) - want[order[0]!]!) < 1e-3 * Math.abs(want[order[0]!]!));
+    assert.match(strings[0]!, /^-?[\d.e+-]+:\d+:[^:]+$/);
+
+    // The JSON form of the classification extension.
+    const j = await post(`${base}/v2/models/resnet18/infer`, JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', data: Array.from(x) }], outputs: [{ name: 'logits', parameters: { classification: 2 } }] }));
+    const out = JSON.parse(j.body.toString()).outputs[0];
+    assert.equal(out.datatype, 'BYTES');
+    assert.deepEqual(out.data.map((t: string) => Number(t.split(':')[1])), order.slice(0, 2));
+  });
+
+  it('classifies a raw image body and a form upload exactly as `tsimm predict` does', async () => {
+    const [want] = await classify(model, [png], { topk: 5 });
+    const { readFileSync } = await import('node:fs');
+    const bytes = readFileSync(png);
+    const raw = await post(`${base}/v2/models/resnet18/classify?topk=5`, bytes, { 'content-type': 'image/png' });
+    assert.equal(raw.status, 200, raw.body.toString());
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type: 'image/png' }), 'photo.png');
+    const res = await fetch(`${base}/v2/models/resnet18/classify?topk=5`, { method: 'POST', body: form });
+    assert.equal(res.status, 200);
+    for (const body of [JSON.parse(raw.body.toString()), await res.json()]) {
+      assert.deepEqual(body.predictions.map((p: { index: number }) => p.index), want!.predictions!.map((p) => p.index));
+      assert.deepEqual(body.predictions.map((p: { label: string }) => p.label), want!.predictions!.map((p) => p.label));
+      body.predictions.forEach((p: { prob: number }, i: number) => assert.ok(Math.abs(p.prob - want!.predictions![i]!.prob) < 1e-4));
+      assert.ok(body.timing.compute_ms > 0);
+    }
+    // A fine-tuned model's own classes and preprocessing (28x28 Fashion-MNIST).
+    const img = join(REPO, 'examples/fashion-mnist/images', readdirSync(join(REPO, 'examples/fashion-mnist/images')).sort()[0]!);
+    const fm = JSON.parse((await post(`${base}/v2/models/regnetx_002/classify?topk=1`, readFileSync(img), { 'content-type': 'image/png' })).body.toString());
+    const names = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+    assert.ok(names.includes(fm.predictions[0].label), fm.predictions[0].label);
+  });
+
+  it('answers each kind of bad input with its status and one line, 100 times over, and stays ready', async () => {
+    const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const infer = `${base}/v2/models/resnet18/infer`;
+    const good = (shape: number[], extra = {}) => JSON.stringify({ inputs: [{ name: 'input', shape, datatype: 'FP32', data: [1, 2, 3], ...extra }] });
+    const cases: [string, () => Promise<{ status: number; body: Buffer }>, number, RegExp][] = [
+      ['malformed JSON', () => post(infer, '{"inputs": ['), 400, /not valid JSON/],
+      ['empty body', () => post(infer, ''), 400, /empty/],
+      ['wrong datatype', () => post(infer, good([1, 3, 224, 224], { datatype: 'INT64' })), 400, /INT64.*FP32/],
+      ['not a datatype', () => post(infer, good([1, 3, 224, 224], { datatype: 'FLOAT' })), 400, /not an Open Inference Protocol type/],
+      ['wrong shape', () => post(infer, good([1, 3, 32, 32])), 400, /\[N, 3, 224, 224\]/],
+      ['too few values', () => post(infer, good([1, 3, 224, 224])), 400, /has 3 values/],
+      ['over max batch', () => post(infer, good([9, 3, 224, 224])), 400, /max batch size 8/],
+      ['wrong input name', () => post(infer, JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] })), 400, /its input is "input"/],
+      ['unknown output', () => post(infer, JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', data: [] }], outputs: [{ name: 'probs' }] })), 400, /no output "probs"|values/],
+      ['bad binary header', () => post(infer, '{}', { 'inference-header-content-length': '99' }), 400, /Inference-Header-Content-Length/],
+      ['unknown model', () => post(`${base}/v2/models/vit/infer`, good([1])), 404, /no model "vit"/],
+      ['unknown version', () => post(`${base}/v2/models/resnet18/versions/7/infer`, good([1])), 404, /no version "7"/],
+      ['unknown route', () => post(`${base}/v2/models/resnet18/explain`, '{}'), 404, /no such endpoint/],
+      ['wrong method', async () => { const r = await fetch(infer); return { status: r.status, body: Buffer.from(await r.arrayBuffer()) }; }, 405, /takes POST/],
+      ['corrupt image', () => post(`${base}/v2/models/resnet18/classify`, Buffer.from('\x89PNG\r\n\x1a\nnot really'), { 'content-type': 'image/png' }), 400, /request body|decode|image/],
+      ['huge image', () => post(`${base}/v2/models/resnet18/classify`, big, { 'content-type': 'image/png' }), 400, /over the 1 MP limit/],
+      ['empty image', () => post(`${base}/v2/models/resnet18/classify`, Buffer.alloc(0), { 'content-type': 'image/jpeg' }), 400, /empty/],
+      ['JSON to classify', () => post(`${base}/v2/models/resnet18/classify`, '{}', { 'content-type': 'application/json' }), 400, /not JSON/],
+      ['bad topk', () => post(`${base}/v2/models/resnet18/classify?topk=-1`, big), 400, /topk/],
+      ['form without a file', () => post(`${base}/v2/models/resnet18/classify`, '--b\r\ncontent-disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n', { 'content-type': 'multipart/form-data; boundary=b' }), 400, /no file part/],
+      ['body over the limit', () => post(infer, Buffer.alloc(9 * 1024 * 1024, 32)), 413, /over the 8388608 byte limit/],
+    ];
+    const rss0 = await metric(base, 'process_resident_memory_bytes');
+    for (let round = 0; round < 100; round++) {
+      for (const [what, send, status, message] of cases) {
+        const r = await send();
+        if (round === 0 || r.status !== status) {
+          assert.equal(r.status, status, `${what}: ${r.body.toString()}`);
+          const body = JSON.parse(r.body.toString());
+          assert.match(body.error, message, what);
+          assert.ok(!body.error.includes('\n'), `${what}: one line`);
+        }
+      }
+    }
+    assert.equal((await fetch(`${base}/v2/health/ready`)).status, 200);
+    const rss1 = await metric(base, 'process_resident_memory_bytes');
+    // 2,100 bad requests, 100 of them 9 MB bodies and 100 1.2 MP images: memory stays where it was (no leak).
+    assert.ok(rss1 - rss0 < 150e6, `RSS grew by ${((rss1 - rss0) / 1e6).toFixed(0)} MB`);
+    assert.ok((await metric(base, 'nv_inference_request_failure{model="resnet18",version="1",reason="OTHER"}')) >= 1000);
+  });
+
+  it('serves Prometheus metrics with Triton names and writes JSON access logs', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const name of ['nv_inference_request_success', 'nv_inference_count', 'nv_inference_exec_count', 'nv_inference_queue_duration_us', 'nv_inference_compute_infer_duration_us', 'nv_inference_pending_request_count', 'tsimm_inference_batch_size_bucket', 'tsimm_inference_queue_duration_seconds_bucket', 'tsimm_inference_compute_duration_seconds_bucket', 'process_resident_memory_bytes']) {
+      assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), name);
+    }
+    assert.ok((await metric(base, 'nv_inference_request_success{model="resnet18",version="1"}')) >= 5);
+    const logs = s.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const inferLog = logs.find((l) => l.path === '/v2/models/resnet18/infer' && l.status === 200);
+    assert.ok(inferLog && inferLog.compute_ms > 0 && inferLog.batch >= 1 && inferLog.method === 'POST');
+  });
+});
+
+describe('tsimm serve: dynamic batching, the bounded queue, cancellation, shutdown', () => {
+  let s: ServeProcess;
+  const shape = [3, 32, 32];
+  const req = (seed: number) => JSON.stringify({ id: String(seed), inputs: [{ name: 'input', shape: [1, ...shape], datatype: 'FP32', data: Array.from(values(3 * 32 * 32, seed)) }] });
+
+  before(async () => {
+    s = await startServe(['regnetx_002', '--random-weights', '--size', '32', '--max-batch', '4', '--max-queue-delay', '300', '--max-queue', '3', '--workers', '1']);
+  });
+  after(() => s.stop('SIGKILL'));
+
+  it('gathers concurrent requests into one batch and returns each its own rows', async () => {
+    const model = createModel('regnetx_002', { inputSize: 32 }).initWeights();
+    const infer = `${s.url}/v2/models/regnetx_002/infer`;
+    const exec0 = await metric(s.url, 'nv_inference_exec_count{model="regnetx_002",version="1"}');
+    const rs = await Promise.all([1, 2, 3].map((i) => post(infer, req(i))));
+    assert.equal(await metric(s.url, 'nv_inference_exec_count{model="regnetx_002",version="1"}'), exec0 + 1, 'one execution for three requests');
+    for (const [i, r] of rs.entries()) {
+      assert.equal(r.status, 200);
+      const body = JSON.parse(r.body.toString());
+      assert.equal(body.id, String(i + 1));
+      const want = (await model.run({ shape: [1, ...shape], data: values(3 * 32 * 32, i + 1) })).logits.data;
+      assert.ok(maxRel(body.outputs[0].data, want) < 1e-5);
+    }
+  });
+
+  it('rejects at once with 503 and Retry-After when the queue is full', async () => {
+    const infer = `${s.url}/v2/models/regnetx_002/infer`;
+    const t0 = performance.now();
+    const rs = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((i) => post(infer, req(i))));
+    const rejected = rs.filter((r) => r.status === 503);
+    assert.equal(rs.filter((r) => r.status === 200).length + rejected.length, 7);
+    // Three wait out the 300 ms batching delay (the queue holds three); the other four are refused at once.
+    assert.equal(rejected.length, 4);
+    assert.equal(rejected[0]!.headers.get('retry-after'), '1');
+    assert.match(JSON.parse(rejected[0]!.body.toString()).error, /queue is full/);
+    assert.ok(performance.now() - t0 < 5000);
+    assert.equal((await fetch(`${s.url}/v2/health/ready`)).status, 200);
+  });
+
+  it('drops a request whose client has gone before it runs', async () => {
+    const line = 'nv_inference_request_failure{model="regnetx_002",version="1",reason="CANCELED"}';
+    const before0 = await metric(s.url, line);
+    const body = req(9);
+    await new Promise<void>((resolve) => {
+      const r = httpRequest(`${s.url}/v2/models/regnetx_002/infer`, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body) } });
+      r.on('error', () => resolve());
+      r.end(body);
+      setTimeout(() => (r.destroy(), resolve()), 100); // within the 300 ms batching delay
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await metric(s.url, line), before0 + 1);
+  });
+
+  it('on SIGTERM turns unready, finishes every queued request, then exits 0', async () => {
+    const infer = `${s.url}/v2/models/regnetx_002/infer`;
+    const inFlight = [1, 2, 3].map((i) => post(infer, req(i)));
+    await new Promise((r) => setTimeout(r, 80));
+    s.child.kill('SIGTERM');
+    const rs = await Promise.all(inFlight);
+    assert.deepEqual(rs.map((r) => r.status), [200, 200, 200]);
+    const t0 = performance.now();
+    assert.equal(await s.exited, 0);
+    assert.ok(performance.now() - t0 < 30_000);
+    await assert.rejects(fetch(`${s.url}/v2/health/live`));
+    assert.match(s.stderr(), /SIGTERM: draining/);
+  });
+});
+
+describe('tsimm serve: queue timeout and start-up errors', () => {
+  it('fails a request that waits past --queue-timeout with 503', async () => {
+    const s = await startServe(['regnetx_002', '--random-weights', '--size', '32', '--max-queue-delay', '1000', '--queue-timeout', '100']);
+    try {
+      const r = await post(`${s.url}/v2/models/regnetx_002/infer`, JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 32, 32], datatype: 'FP32', data: Array(3072).fill(0) }] }));
+      assert.equal(r.status, 503);
+      assert.match(JSON.parse(r.body.toString()).error, /waited 100 ms in the queue/);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('refuses an unknown model name and a port in use in one line, exit 1', async () => {
+    const { runCli } = await import('./helpers/cli.js');
+    const r = runCli(dir, ['serve', 'resnet9000', '--random-weights']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /unknown model "resnet9000"|resnet9000/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    const s = await startServe(['regnetx_002', '--random-weights', '--size', '32']);
+    try {
+      const port = new URL(s.url).port;
+      const { spawnSync } = await import('node:child_process');
+      const p = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'serve', 'regnetx_002', '--random-weights', '--port', port], { encoding: 'utf8' });
+      assert.equal(p.status, 1);
+      assert.match(p.stderr, new RegExp(`port ${port} is in use`));
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
+const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
+const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describeOrSkip('tsimm serve: the demo page in Chromium', NO_CHROMIUM, () => {
+  it('uploads a photo; the server and the page (onnxruntime-web) show the same top-5', async () => {
+    const { chromium } = await import('playwright-core');
+    const s = await startServe(['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors']);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(s.url);
+      const images = join(REPO, 'examples/fashion-mnist/images');
+      const photo = join(images, readdirSync(images).sort()[3]!);
+      await page.setInputFiles('#file', photo);
+      await page.waitForFunction(() => (window as unknown as { __demo?: unknown }).__demo, undefined, { timeout: 60_000 });
+      const demo = (await page.evaluate(() => (window as unknown as { __demo: unknown }).__demo)) as {
+        error?: string;
+        agree: boolean;
+        server: { predictions: { index: number; label: string; prob: number }[] };
+        browser: { predictions: { index: number; label: string; prob: number }[]; ep: string; error?: string };
+      };
+      assert.equal(demo.error, undefined);
+      assert.equal(demo.browser.error, undefined);
+      assert.equal(demo.agree, true);
+      assert.deepEqual(demo.browser.predictions.map((p) => p.label), demo.server.predictions.map((p) => p.label));
+      demo.browser.predictions.forEach((p, i) => assert.ok(Math.abs(p.prob - demo.server.predictions[i]!.prob) < 1e-4));
+      assert.match((await page.textContent('#server')) ?? '', new RegExp(demo.server.predictions[0]!.label.replace(/[/]/g, '.')));
+      assert.match(await page.textContent('#agree') ?? '', /agree/);
+      const out = process.env['TSIMM_TEST_OUTPUT'] ?? join(tmpdir(), 'tsimm-test-output');
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'serve-demo.png'), await page.screenshot({ fullPage: true }));
+    } finally {
+      await browser.close();
+      await s.stop();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 /** The tsimm commands. Each parses its own options, prints results on stdout and returns an exit code. */
 import { DEFAULT_MAX_PIXELS, preprocessImage, resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { allEntries } from '../models/index.js';
@@ -13,14 +13,13 @@ import { writeChunksAtomic, type ExportOptions } from '../onnx/export.js';
 import { checkTritonName, tritonConfig, tritonLabels } from '../tasks/triton.js';
 import { classify } from '../tasks/classify.js';
 import { evaluate, listDataset, readClassMap } from '../tasks/eval.js';
-import { listModels, resolveModel, type KeyScheme } from '../models/index.js';
+import { listModels, resolveModel } from '../models/index.js';
 import { fetchWeights, stderrProgress } from '../weights/hub.js';
 import { saveSafetensors } from '../weights/safetensors.js';
 import { formatVerify, loadSeeds, summarize, verifySeeds, DEFAULT_SEEDS } from '../tasks/verify.js';
 import { readNpy, writeNpy } from '../weights/npy.js';
 import { InputError } from '../weights/tensor.js';
-import { checkpointClasses, grad } from './grad.js';
-import { runConfigFor, type RunConfig } from '../train/run-config.js';
+import { grad } from './grad.js';
 import { idxDataset } from '../data/datasets.js';
 import { findIdxFiles } from '../data/idx.js';
 import { DataLoader, evalTransform } from '../data/loader.js';
@@ -29,6 +28,7 @@ import { train } from './train.js';
 import { serve } from './serve.js';
 import { int, log, oneOf, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
+import { imagesIn, keyScheme, loadWeights, runPreprocess, SCHEMES, trainedRun as trainedRunOf, WEIGHT_OPTIONS } from './model-args.js';
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -38,57 +38,9 @@ function sizeOpt(v: Values): number | undefined {
   return int(v, 'size');
 }
 
-const SCHEMES: KeyScheme[] = ['timm', 'torchvision', 'paddle-legendary', 'paddle-modelzoo', 'paddle-wsl', 'paddle-res2net', 'paddle-resnest', 'paddle-regnet', 'paddle-efficientnet'];
-
-function scheme(v: Values): KeyScheme | undefined {
-  const k = str(v, 'keys');
-  if (k !== undefined && !SCHEMES.includes(k as KeyScheme)) throw new UsageError(`--keys must be one of ${SCHEMES.join(', ')}`);
-  return k as KeyScheme | undefined;
-}
-
-/** --weights FILE, else the registry's pretrained weights when `pretrained` (cache, else download). */
-async function withWeights(model: Model, v: Values, pretrained: boolean): Promise<void> {
-  const file = str(v, 'weights');
-  if (file) model.loadCheckpoint(checkInputFile(file, '--weights'), scheme(v));
-  else if (pretrained) {
-    try {
-      await model.loadPretrained({ onProgress: stderrProgress() });
-    } catch (e) {
-      if (e instanceof InputError) throw new InputError(`${e.message}; or pass --weights FILE`);
-      throw e;
-    }
-  }
-}
-
-/**
- * A fine-tuned checkpoint's run: config.json beside `--weights` (tsimm train) gives the classes, channels, size and
- * preprocessing; without one, a classifier of another width than the registry's sets the class count.
- */
-function trainedRun(name: string, v: Values): RunConfig | undefined {
-  const file = str(v, 'weights');
-  if (!file) return undefined;
-  const run = runConfigFor(file);
-  if (run) {
-    if (resolveModel(run.model).entry.name !== resolveModel(name).entry.name) throw new InputError(`${file} was trained as ${run.model} (its config.json says so), not ${name}`);
-    return run;
-  }
-  const classes = checkpointClasses(name, checkInputFile(file, '--weights'));
-  const { cfg } = resolveModel(name);
-  return classes && classes !== cfg.numClasses ? { model: name, numClasses: classes, inChans: 3, size: [cfg.inputSize[1], cfg.inputSize[2]] } : undefined;
-}
-
-/** The preprocessing a run recorded, as overrides (its size, crop, interpolation, mean/std). */
-function runPreprocess(run: RunConfig | undefined): PreprocessOverrides {
-  if (!run?.preprocess) return {};
-  const { size: _size, ...rest } = run.preprocess;
-  return { ...rest, size: run.size };
-}
-
-/** Where the weights come from, for every command that runs a model. */
-const WEIGHT_OPTIONS: Command['options'] = {
-  weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams) instead of the pretrained weights' },
-  keys: { type: 'string', arg: 'SCHEME', help: `key scheme of --weights (default: detected): ${SCHEMES.join(', ')}` },
-};
+const scheme = (v: Values) => keyScheme(str(v, 'keys'));
+const withWeights = (model: Model, v: Values, pretrained: boolean) => loadWeights(model, str(v, 'weights'), str(v, 'keys'), pretrained);
+const trainedRun = (name: string, v: Values) => trainedRunOf(name, str(v, 'weights'));
 
 const PRECISION_OPTIONS: Command['options'] = {
   precision: { type: 'string', arg: 'fp32|int8', help: 'int8 runs a model quantized on --calib images (default fp32)' },
@@ -101,20 +53,6 @@ async function precisionSession(model: Model, v: Values) {
   if (precision === 'fp32') return undefined;
   const dir = required(v, 'calib', '--precision int8 calibrates activation ranges on real images');
   return createSession(int8Onnx(model, await calibrate(model, imageBatches(model, imagesIn(dir)))));
-}
-
-/** Image files of a directory (sorted), for calibration sets. */
-function imagesIn(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir, { recursive: true }) as string[];
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read the directory ${dir}: ${code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is a file' : (e as Error).message}`);
-  }
-  const files = names.filter((f) => /\.(jpe?g|png|webp|gif|tiff?|bmp)$/i.test(f)).sort().map((f) => join(dir, f));
-  if (!files.length) throw new InputError(`${dir} holds no images`);
-  return files;
 }
 
 /** The preprocessing flags every image command takes (they override the weights' own pipeline). */

@@ -220,6 +220,7 @@ export class Model {
    * With `releaseWeights` (one-shot use, as the CLI's infer/predict/eval), the model lets go of its weights once
    * they are in the file and before ONNX Runtime loads it, so the peak is about ONNX Runtime's alone; the model
    * has no weights afterwards. Where no temporary file can be written, models under 2 GB fall back to bytes.
+   * `device` (cpu, webgpu, cuda) picks where it runs; `float16` makes it an fp16 graph with fp32 inputs and outputs.
    */
   async createSession(opts: SessionOptions & ExportOptions & { releaseWeights?: boolean } = {}): Promise<Session> {
     let dir: string | undefined;

@@ -1,11 +1,13 @@
-/** ONNX Runtime (onnxruntime-node, CPU) sessions: threads = cores, graph optimization 'all' by default. */
+/** ONNX Runtime (onnxruntime-node) sessions: CPU by default, threads = cores, graph optimization 'all' by default. */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
-import type { HostTensor } from '../weights/tensor.js';
+import { deviceError, executionProviders, resolveDevice, unavailableReason, warnCpuFallback, type DeviceOptions } from './device.js';
+import { InputError, type HostTensor } from '../weights/tensor.js';
 
 export type Optimization = 'disabled' | 'basic' | 'extended' | 'all';
 
-export interface SessionOptions {
+export interface SessionOptions extends DeviceOptions {
+  /** Intra-op threads of the CPU EP (on a GPU device: for the nodes it leaves to the CPU). */
   threads?: number;
   optimization?: Optimization;
   /** Write ONNX Runtime's optimized graph here (to see which fusions and layouts it chose). */
@@ -32,13 +34,37 @@ export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.Ses
     logSeverityLevel: ORT_LOG_LEVELS[ortLog] ?? 3,
   };
   if (o.optimizedModelPath) opts.optimizedModelFilePath = o.optimizedModelPath;
+  // Only a device named here: TSIMM_DEVICE is createSession's default, not that of every caller (the trainer).
+  if (o.device && resolveDevice(o.device) !== 'cpu') opts.executionProviders = executionProviders(o.device);
   return opts;
 }
 
-/** A session from ONNX bytes, or from a file path (required when weights are in an external data file). */
+const open = (model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions) =>
+  typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+
+/**
+ * A session from ONNX bytes, or from a file path (required when weights are in an external data file), on
+ * `o.device`. A device that cannot run it is a one-line InputError with the fix, or, with `allowCpuFallback`,
+ * one stderr warning and a CPU session.
+ */
 export async function createSession(model: Uint8Array | string, o: SessionOptions = {}): Promise<Session> {
-  const opts = sessionOptions(o);
-  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+  const device = resolveDevice(o.device);
+  const cpu = () => open(model, sessionOptions({ ...o, device: 'cpu' }));
+  const unavailable = unavailableReason(device);
+  if (unavailable) {
+    if (!o.allowCpuFallback) throw new InputError(unavailable);
+    warnCpuFallback(unavailable);
+    return cpu();
+  }
+  try {
+    return await open(model, sessionOptions({ ...o, device }));
+  } catch (e) {
+    const err = deviceError(device, e);
+    if (!err) throw e;
+    if (!o.allowCpuFallback) throw err;
+    warnCpuFallback(err.message);
+    return cpu();
+  }
 }
 
 /** Run one float32 NCHW batch; returns the requested outputs (default: all) as host tensors. */

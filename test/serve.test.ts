@@ -325,6 +325,31 @@ describe('tsimm serve: queue timeout and start-up errors', () => {
       const r = await post(`${s.url}/v2/models/regnetx_002/infer`, JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 32, 32], datatype: 'FP32', data: Array(3072).fill(0) }] }));
       assert.equal(r.status, 503);
       assert.match(JSON.parse(r.body.toString()).error, /waited 100 ms in the queue/);
+      // A request's own `timeout` parameter (Triton's, in microseconds) shortens it.
+      const t0 = performance.now();
+      const own = await post(`${s.url}/v2/models/regnetx_002/infer`, JSON.stringify({ parameters: { timeout: 30_000 }, inputs: [{ name: 'input', shape: [1, 3, 32, 32], datatype: 'FP32', data: Array(3072).fill(0) }] }));
+      assert.equal(own.status, 503);
+      assert.match(JSON.parse(own.body.toString()).error, /waited 30 ms/);
+      assert.ok(performance.now() - t0 < 90);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('is live at once, and ready (and serving) only once its model is loaded', async () => {
+    const s = await startServe(['resnet50d', '--random-weights'], 120_000, 'listening');
+    try {
+      assert.equal((await fetch(`${s.url}/v2/health/live`)).status, 200);
+      const ready = await fetch(`${s.url}/v2/health/ready`);
+      assert.equal(ready.status, 503);
+      assert.match(((await ready.json()) as { error: string }).error, /resnet50d still loading/);
+      assert.equal((await fetch(`${s.url}/v2/models/resnet50d/ready`)).status, 503);
+      const r = await post(`${s.url}/v2/models/resnet50d/infer`, '{}');
+      assert.equal(r.status, 503);
+      assert.equal(r.headers.get('retry-after'), '1');
+      for (let i = 0; i < 600 && (await fetch(`${s.url}/v2/health/ready`)).status !== 200; i++) await new Promise((res) => setTimeout(res, 100));
+      assert.equal((await fetch(`${s.url}/v2/health/ready`)).status, 200);
+      assert.equal((await fetch(`${s.url}/v2/models/resnet50d/ready`)).status, 200);
     } finally {
       await s.stop();
     }

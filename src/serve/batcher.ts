@@ -59,7 +59,9 @@ export class Batcher {
     return this.queue.length + this.inFlight;
   }
 
-  submit(data: Float32Array, n: number, cancelled: () => boolean = () => false): Promise<BatchResult> {
+  /** Queue `n` images; `timeoutMs` (a request's own `timeout` parameter) can only shorten the queue timeout. */
+  submit(data: Float32Array, n: number, cancelled: () => boolean = () => false, timeoutMs?: number): Promise<BatchResult> {
+    const timeout = Math.min(this.o.queueTimeoutMs, timeoutMs ?? Infinity);
     if (this.queue.length >= this.o.maxQueue) {
       this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
       return Promise.reject(new HttpError(503, `${this.model}'s queue is full (${this.o.maxQueue} requests); retry later`, { 'retry-after': '1' }));
@@ -72,8 +74,8 @@ export class Batcher {
         this.queue.splice(i, 1);
         this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
         this.gauge();
-        reject(new HttpError(503, `${this.model}: the request waited ${this.o.queueTimeoutMs} ms in the queue without running; the server is overloaded, retry later`, { 'retry-after': '1' }));
-      }, this.o.queueTimeoutMs);
+        reject(new HttpError(503, `${this.model}: the request waited ${timeout} ms in the queue without running; the server is overloaded, retry later`, { 'retry-after': '1' }));
+      }, timeout);
       this.queue.push(q);
       this.gauge();
       this.pump();

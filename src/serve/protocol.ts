@@ -40,6 +40,8 @@ export interface OutputRequest {
 
 export interface InferRequest {
   id?: string;
+  /** Triton's `timeout` request parameter (given in microseconds), in ms: the longest it may wait queued. */
+  timeoutMs?: number;
   /** The normalized float32 batch [n, C, H, W]. */
   data: Float32Array;
   n: number;
@@ -125,7 +127,10 @@ export function parseInferRequest(json: Json, binary: Buffer, m: ModelSpec): Inf
   }
   const id = json['id'];
   if (id !== undefined && typeof id !== 'string') throw new HttpError(400, '"id" must be a string');
-  return { id, data: x, n, outputs: parseOutputs(json, m) };
+  const top = isObject(json['parameters']) ? json['parameters'] : {};
+  const timeout = top['timeout'];
+  if (timeout !== undefined && (!Number.isInteger(timeout) || (timeout as number) < 0)) throw new HttpError(400, `the "timeout" parameter is microseconds, a non-negative integer; got ${JSON.stringify(timeout)}`);
+  return { id, data: x, n, outputs: parseOutputs(json, m), ...(timeout ? { timeoutMs: (timeout as number) / 1000 } : {}) };
 }
 
 /** UINT8 pixels NCHW → the model's normalized float32 input (no resize: that is /classify's job). */

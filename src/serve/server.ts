@@ -231,7 +231,7 @@ export class InferenceServer {
     const header = req.headers['inference-header-content-length'];
     const { json: request, binary } = splitBody(body, Array.isArray(header) ? header[0] : header);
     const r = parseInferRequest(request, binary, m.spec);
-    const out = await batcher.submit(r.data, r.n, () => res.destroyed || req.socket.destroyed);
+    const out = await batcher.submit(r.data, r.n, () => res.destroyed || req.socket.destroyed, r.timeoutMs);
     this.metrics.success.inc({ model: m.spec.name, version: m.spec.version });
     this.metrics.requestUs.inc({ model: m.spec.name, version: m.spec.version }, Math.round((out.queueMs + out.computeMs) * 1000));
     const resp = inferResponse(m.spec, r, out.logits);

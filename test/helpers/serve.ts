@@ -13,8 +13,11 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
-/** Start `tsimm serve ARGS --port 0` and resolve once it prints its ready line (rejects if it exits first). */
-export function startServe(args: string[], timeoutMs = 120_000): Promise<ServeProcess> {
+/**
+ * Start `tsimm serve ARGS --port 0` and resolve once it prints its ready line — or its listening line, before the
+ * models load, with `until: 'listening'` (rejects if it exits first).
+ */
+export function startServe(args: string[], timeoutMs = 120_000, until: 'ready' | 'listening' = 'ready'): Promise<ServeProcess> {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'serve', ...args, '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -27,7 +30,7 @@ export function startServe(args: string[], timeoutMs = 120_000): Promise<ServePr
       reject(new Error(`tsimm serve did not get ready in ${timeoutMs} ms:\n${err}`));
     }, timeoutMs);
     const check = () => {
-      const m = /ready: (http:\/\/[^\s/]+)/.exec(out);
+      const m = (until === 'ready' ? /ready: (http:\/\/[^\s/]+)/ : /listening on (http:\/\/[^\s/]+)/).exec(out);
       if (!m) return;
       clearTimeout(timer);
       child.stdout!.off('data', check);

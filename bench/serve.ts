@@ -107,10 +107,14 @@ async function closedLoop(s: Server, c: number, req: { body: Buffer; headers: Re
   let non200 = 0;
   const tWarm = performance.now() + WARMUP * 1000;
   const tEnd = tWarm + SECONDS * 1000;
+  // Server counters are read at the window's edges; client latencies are those of requests ending inside it.
   let m0: Map<string, number> | undefined;
-  const startMetrics = (async () => {
+  let m1: Map<string, number> | undefined;
+  const window = (async () => {
     await new Promise((r) => setTimeout(r, WARMUP * 1000));
     m0 = await metrics(s);
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    m1 = await metrics(s);
   })();
   await Promise.all(
     Array.from({ length: c }, async () => {
@@ -123,19 +127,18 @@ async function closedLoop(s: Server, c: number, req: { body: Buffer; headers: Re
           errors++;
         }
         const t1 = performance.now();
-        if (t0 >= tWarm && t1 <= tEnd) lat.push(t1 - t0);
+        if (t1 >= tWarm && t1 <= tEnd) lat.push(t1 - t0);
       }
     }),
   );
-  await startMetrics;
-  const m1 = await metrics(s);
-  const d = (k: string) => (m1.get(k) ?? 0) - (m0!.get(k) ?? 0);
+  await window;
+  const d = (k: string) => (m1!.get(k) ?? 0) - (m0!.get(k) ?? 0);
   const ok = d('nv_inference_request_success');
   lat.sort((a, b) => a - b);
   return {
     concurrency: c,
     requests: lat.length,
-    throughput: r1(lat.length / SECONDS),
+    throughput: r1(ok / SECONDS),
     p50: r1(pct(lat, 50)),
     p90: r1(pct(lat, 90)),
     p99: r1(pct(lat, 99)),

@@ -355,12 +355,19 @@ describe('tsimm serve: queue timeout and start-up errors', () => {
     }
   });
 
-  it('refuses an unknown model name and a port in use in one line, exit 1', async () => {
+  it('refuses an unknown model name, a device not installed and a port in use in one line, exit 1', async () => {
     const { runCli } = await import('./helpers/cli.js');
     const r = runCli(dir, ['serve', 'resnet9000', '--random-weights']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /unknown model "resnet9000"|resnet9000/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+    const cuda = runCli(dir, ['serve', 'regnetx_002', '--random-weights', '--device', 'cuda', '--port', '0']);
+    if (!cuda.stderr.includes('device cuda') || !cuda.stderr.includes('not installed')) assert.equal(cuda.code, 0, 'a CUDA EP is installed here'); // then cuda serves
+    else {
+      assert.equal(cuda.code, 1);
+      assert.equal(cuda.stdout, '', 'fails before the port opens');
+      assert.match(cuda.stderr, /^tsimm serve: error: device cuda: .*install the CUDA EP with: npm install onnxruntime-node --onnxruntime-node-install=cuda12/);
+    }
     const s = await startServe(['regnetx_002', '--random-weights', '--size', '32']);
     try {
       const port = new URL(s.url).port;
@@ -370,6 +377,26 @@ describe('tsimm serve: queue timeout and start-up errors', () => {
       assert.match(p.stderr, new RegExp(`port ${port} is in use`));
     } finally {
       await s.stop();
+    }
+  });
+});
+
+const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+describeOrSkip('tsimm serve --device webgpu (SwiftShader)', existsSync(ICD) ? false : `${ICD} is missing (Chromium's SwiftShader Vulkan driver; apt-get install chromium)`, () => {
+  it('serves from the WebGPU EP in its worker the probabilities the CPU gives', async () => {
+    const img = join(REPO, 'examples/fashion-mnist/images', readdirSync(join(REPO, 'examples/fashion-mnist/images')).sort()[1]!);
+    const { readFileSync } = await import('node:fs');
+    const args = ['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors'];
+    const cpu = await startServe(args);
+    const gpu = await startServe([...args, '--device', 'webgpu'], 120_000, 'ready', { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium' });
+    try {
+      const ask = async (s: ServeProcess) => JSON.parse((await post(`${s.url}/v2/models/regnetx_002/classify?topk=3`, readFileSync(img), { 'content-type': 'image/png' })).body.toString());
+      const [a, b] = [await ask(cpu), await ask(gpu)];
+      assert.deepEqual(b.predictions.map((p: { index: number }) => p.index), a.predictions.map((p: { index: number }) => p.index));
+      b.predictions.forEach((p: { logit: number }, i: number) => assert.ok(Math.abs(p.logit - a.predictions[i].logit) < 1e-4 * Math.max(1, Math.abs(a.predictions[i].logit))));
+      assert.equal(((await getJson(`${gpu.url}/v2/models/regnetx_002`)).json['parameters'] as { device: string }).device, 'webgpu');
+    } finally {
+      await Promise.all([cpu.stop(), gpu.stop()]);
     }
   });
 });

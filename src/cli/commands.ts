@@ -28,6 +28,7 @@ import { train } from './train.js';
 import { serve } from './serve.js';
 import { int, log, oneOf, required, str, UsageError, type Command, type Values } from './args.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
+import { DEVICE_OPTIONS, deviceFrom } from './device.js';
 import { imagesIn, keyScheme, loadWeights, runPreprocess, SCHEMES, trainedRun as trainedRunOf, WEIGHT_OPTIONS } from './model-args.js';
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
@@ -43,16 +44,18 @@ const withWeights = (model: Model, v: Values, pretrained: boolean) => loadWeight
 const trainedRun = (name: string, v: Values) => trainedRunOf(name, str(v, 'weights'));
 
 const PRECISION_OPTIONS: Command['options'] = {
-  precision: { type: 'string', arg: 'fp32|int8', help: 'int8 runs a model quantized on --calib images (default fp32)' },
+  precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 runs a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },
   calib: { type: 'string', arg: 'DIR', help: 'calibration images for --precision int8' },
+  ...DEVICE_OPTIONS,
 };
 
-/** An int8 session for `--precision int8` (calibrated on --calib), or undefined for fp32. */
+/** A session for `--precision fp16|int8` (int8 calibrated on --calib) on --device, or undefined for fp32. */
 async function precisionSession(model: Model, v: Values) {
-  const precision = oneOf(v, 'precision', ['fp32', 'int8'] as const) ?? 'fp32';
+  const precision = oneOf(v, 'precision', ['fp32', 'fp16', 'int8'] as const) ?? 'fp32';
   if (precision === 'fp32') return undefined;
+  if (precision === 'fp16') return createSession(model.toOnnx({ float16: true, outputs: ['logits'] }), deviceFrom(v));
   const dir = required(v, 'calib', '--precision int8 calibrates activation ranges on real images');
-  return createSession(int8Onnx(model, await calibrate(model, imageBatches(model, imagesIn(dir)))));
+  return createSession(int8Onnx(model, await calibrate(model, imageBatches(model, imagesIn(dir)))), deviceFrom(v));
 }
 
 /** The preprocessing flags every image command takes (they override the weights' own pipeline). */
@@ -189,6 +192,7 @@ const infer: Command = {
     output: { type: 'string', short: 'o', arg: 'Y.npy', help: 'where to write the [N, classes] logits' },
     features: { type: 'boolean', help: 'write the pooled pre-logits features instead of the logits' },
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime intra-op threads (default: all cores)' },
+    ...DEVICE_OPTIONS,
   },
   async run(p, v) {
     const name = oneName(p);
@@ -206,7 +210,7 @@ const infer: Command = {
     await withWeights(model, v, true);
     log(`running ${model.name} on [${input.shape.join(', ')}]`);
     // One-shot: the weights are let go once in the session's file (peak RSS about ONNX Runtime's own).
-    const session = await model.createSession({ threads: int(v, 'threads'), releaseWeights: true });
+    const session = await model.createSession({ threads: int(v, 'threads'), releaseWeights: true, ...deviceFrom(v) });
     try {
       const result = await model.run(input, session);
       writeNpy(output, v['features'] ? result.features : result.logits);
@@ -422,10 +426,10 @@ const predict: Command = {
     const run = trainedRun(name, v);
     const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
-    const int8 = await precisionSession(model, v);
-    const session = int8 ?? (await model.createSession({ releaseWeights: true }));
+    const lowered = await precisionSession(model, v);
+    const session = lowered ?? (await model.createSession({ releaseWeights: true, ...deviceFrom(v) }));
     const preprocess = { ...runPreprocess(run), ...preprocessFlags(v) };
-    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess, features: !!v['features'] && !int8, session, ...(run?.classNames ? { classNames: run.classNames } : {}) });
+    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess, features: !!v['features'] && !lowered, session, ...(run?.classNames ? { classNames: run.classNames } : {}) });
     await session.release();
     if (v['json']) {
       out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
@@ -525,7 +529,7 @@ async function evalIdx(name: string, dir: string, v: Values, shard?: Shard): Pro
   const loader = new DataLoader(ds, { batchSize: batch, shape: [model.inChans, ...model.inputSize], transform: evalTransform(pre, { channels: model.inChans as 1 | 3 }), shuffle: false, ...(workers !== undefined ? { workers } : {}) });
   const t0 = performance.now();
   try {
-    const r = await evaluateWeights(model, model.weights!, loaderSource(loader, batch));
+    const r = await evaluateWeights(model, model.weights!, loaderSource(loader, batch), 0, deviceFrom(v));
     const seconds = (performance.now() - t0) / 1000;
     const weights = str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`;
     if (v['json']) out(json({ model: model.name, weights, layout: 'idx', ...(shard ? { shard: shardName(shard) } : {}), evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, ...counts(r.top1, r.top5, r.count), loss: r.loss, seconds }));
@@ -580,7 +584,7 @@ const evalCmd: Command = {
       ? (done: number, total: number, ips: number) =>
           process.stderr.write(`\r${model.name}: ${done}/${total} images, ${ips.toFixed(1)} img/s, ETA ${ips > 0 ? Math.round((total - done) / ips) : '?'} s   ${done >= total ? '\n' : ''}`)
       : undefined;
-    const session = (await precisionSession(model, v)) ?? (await model.createSession({ releaseWeights: true }));
+    const session = (await precisionSession(model, v)) ?? (await model.createSession({ releaseWeights: true, ...deviceFrom(v) }));
     const r = await evaluate(model, data, { batchSize: int(v, 'batch'), preprocess: { ...runPreprocess(run), ...preprocessFlags(v) }, weights: str(v, 'weights'), onProgress: bar, workers: int(v, 'workers', 0), session });
     await session.release();
     for (const f of r.failed) process.stderr.write(`tsimm eval: skipped ${f.file}: ${f.error}\n`);
@@ -645,6 +649,7 @@ const bench: Command = {
     markdown: { type: 'boolean', help: "print the seed pages' table layout" },
     ...WEIGHT_OPTIONS,
     pretrained: { type: 'boolean', help: 'load the pretrained weights (timing does not depend on them)' },
+    ...DEVICE_OPTIONS,
   },
   async run(p, v) {
     let names = [...p];
@@ -669,6 +674,7 @@ const bench: Command = {
       batches,
       precisions,
       threads: int(v, 'threads'),
+      ...deviceFrom(v),
       size: sizeOpt(v),
       warmup: int(v, 'warmup', 0) ?? 10,
       minRuns: int(v, 'min-runs') ?? 50,
@@ -678,7 +684,7 @@ const bench: Command = {
       weights: (m: Model) => withWeights(m, v, !!v['pretrained']),
       log,
     };
-    const machine = machineInfo(config.threads);
+    const machine = machineInfo(config.threads, config.device);
     const rows: BenchRow[] = [];
     for (const n of names) rows.push(...(await benchModel(n, config)));
     let preprocess: { imagesPerSecond: number; images: number } | undefined;
@@ -731,6 +737,7 @@ const quantize: Command = {
     check: { type: 'string', arg: 'DIR', help: 'images disjoint from the calibration set: report top-1 agreement and max logit error vs fp32' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
     ...WEIGHT_OPTIONS,
+    ...DEVICE_OPTIONS,
     json: { type: 'boolean', help: 'print JSON' },
   },
   async run(p, v) {
@@ -742,7 +749,7 @@ const quantize: Command = {
     const bytes = int8Onnx(model, ranges);
     writeChunksAtomic(output, [bytes]);
     const checkDir = str(v, 'check');
-    const check = checkDir ? await checkInt8(model, await createSession(bytes), imageBatches(model, imagesIn(checkDir))) : undefined;
+    const check = checkDir ? await checkInt8(model, await createSession(bytes, deviceFrom(v)), imageBatches(model, imagesIn(checkDir))) : undefined;
     if (v['json']) out(json({ output, bytes: bytes.byteLength, method, check }));
     else {
       out(`${output}: ${(bytes.byteLength / 1e6).toFixed(1)} MB int8 (${method} calibration)`);

@@ -14,7 +14,9 @@ import { InferenceWorker } from '../serve/workers.js';
 import { labelOf } from '../tasks/classify.js';
 import { calibrate, imageBatches, int8Onnx } from '../tasks/quantize.js';
 import { InputError } from '../weights/tensor.js';
+import { resolveDevice, unavailableReason } from '../runtime/device.js';
 import { int, num, oneOf, str, UsageError, type Command, type Values } from './args.js';
+import { DEVICE_OPTIONS, deviceFrom } from './device.js';
 import { imagesIn, loadWeights, runPreprocess, trainedRun, WEIGHT_OPTIONS } from './model-args.js';
 
 export const serve: Command = {
@@ -37,8 +39,9 @@ export const serve: Command = {
     'max-pixels': { type: 'string', arg: 'N', help: 'refuse larger images (default 89478485, PIL\'s limit)' },
     'request-timeout': { type: 'string', arg: 'S', help: 'a request must arrive in full within this (default 60 s)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
-    precision: { type: 'string', arg: 'fp32|int8', help: 'int8 serves a model quantized on --calib images (default fp32)' },
+    precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 serves a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },
     calib: { type: 'string', arg: 'DIR', help: 'calibration images for --precision int8' },
+    ...DEVICE_OPTIONS,
     'access-log': { type: 'boolean', help: 'one JSON line per request on stderr' },
   },
   async run(p, v) {
@@ -46,7 +49,11 @@ export const serve: Command = {
     const names = [...new Set(p)];
     for (const n of names) resolveModel(n); // unknown names fail before anything starts
     const weights = weightsByModel(names, v);
-    const precision = oneOf(v, 'precision', ['fp32', 'int8'] as const) ?? 'fp32';
+    const precision = oneOf(v, 'precision', ['fp32', 'fp16', 'int8'] as const) ?? 'fp32';
+    const device = deviceFrom(v);
+    // A device this onnxruntime-node cannot run at all fails before the port opens.
+    const unavailable = unavailableReason(resolveDevice(device.device));
+    if (unavailable && !device.allowCpuFallback) throw new InputError(unavailable);
     const calib = precision === 'int8' ? imagesIn(str(v, 'calib') ?? '') : undefined;
     if (precision === 'int8' && !str(v, 'calib')) throw new UsageError('--calib is required with --precision int8: calibration images decide the activation ranges');
     const workersPer = int(v, 'workers') ?? 1;
@@ -102,9 +109,10 @@ export const serve: Command = {
 
     for (const name of names) {
       try {
-        const served = await loadModel(name, v, weights.get(name), calib, dir, server.o.pool);
+        const served = await loadModel(name, v, weights.get(name), precision, calib, dir);
+        served.model.info['device'] = resolveDevice(device.device);
         server.models.set(name, served.model);
-        const ws = Array.from({ length: workersPer }, () => new InferenceWorker(served.path, { threads }));
+        const ws = Array.from({ length: workersPer }, () => new InferenceWorker(served.path, { threads, ...device }));
         instances.push(...ws);
         await Promise.all(ws.map((w) => w.ready));
         const [c, h, w] = served.model.spec.input.shape;
@@ -138,7 +146,7 @@ function weightsByModel(names: string[], v: Values): Map<string, string> {
 }
 
 /** Build one model, write the ONNX file its workers (and the demo page) run, and describe it. */
-async function loadModel(name: string, v: Values, weights: string | undefined, calib: string[] | undefined, dir: string, _pool: PreprocessPool): Promise<{ model: ServedModel; path: string }> {
+async function loadModel(name: string, v: Values, weights: string | undefined, precision: 'fp32' | 'fp16' | 'int8', calib: string[] | undefined, dir: string): Promise<{ model: ServedModel; path: string }> {
   const run = trainedRun(name, weights);
   const model: Model = createModel(name, { inputSize: int(v, 'size') ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
   if (v['random-weights'] && !weights) model.initWeights();
@@ -147,7 +155,7 @@ async function loadModel(name: string, v: Values, weights: string | undefined, c
   const preprocess = resolvePreprocess(model.cfg, { ...runPreprocess(run), size: model.inputSize, ...(maxPixels ? { maxPixels } : {}) });
   const path = join(dir, `${name.replace(/[^\w.-]/g, '_')}.onnx`);
   if (calib) writeChunksAtomic(path, [int8Onnx(model, await calibrate(model, imageBatches(model, calib)))]);
-  else model.exportOnnx(path, { outputs: ['logits'] });
+  else model.exportOnnx(path, { outputs: ['logits'], float16: precision === 'fp16' });
   model.weights = undefined; // in the file now; each worker's session holds its own copy
   const classes = model.numClasses;
   const labels = Array.from({ length: classes }, (_, i) => labelOf(i, classes, run?.classNames).label);
@@ -166,7 +174,7 @@ async function loadModel(name: string, v: Values, weights: string | undefined, c
     family: model.entry.family,
     source: model.entry.source,
     weights: weights ?? (v['random-weights'] ? 'random' : `${model.name}.${model.cfg.tag}`),
-    precision: calib ? 'int8' : 'fp32',
+    precision,
     classify: `/v2/models/${name}/classify`,
     labels,
   };

@@ -14,10 +14,11 @@ import { createModel, type Model } from '../model.js';
 import { createSession, type Session } from '../runtime/session.js';
 import { calibrate, imageBatches, int8Onnx } from './quantize.js';
 import type { HostTensor } from '../weights/tensor.js';
+import { resolveDevice, type Device, type DeviceOptions } from '../runtime/device.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8';
 
-export interface BenchConfig {
+export interface BenchConfig extends DeviceOptions {
   batches: number[];
   precisions: Precision[];
   threads?: number;
@@ -66,7 +67,7 @@ export interface MachineInfo {
 export const PROTOCOL =
   'random input of the model size created once outside the timer; warm-up runs untimed; then session.run timed until both the minimum run count and the minimum time are reached; preprocessing excluded; FLOP/s from 2 x MACs';
 
-export function machineInfo(threads?: number): MachineInfo {
+export function machineInfo(threads?: number, device?: Device): MachineInfo {
   let flags: string[] = [];
   try {
     const text = readFileSync('/proc/cpuinfo', 'utf8');
@@ -82,7 +83,7 @@ export function machineInfo(threads?: number): MachineInfo {
     os: `${platform()} ${release()}`,
     node: process.version,
     onnxruntime: ort.env.versions.node ?? 'unknown',
-    executionProvider: 'cpu',
+    executionProvider: resolveDevice(device),
     threads: threads ?? availableParallelism(),
   };
 }
@@ -109,7 +110,7 @@ function randomInput(shape: number[]): HostTensor {
 }
 
 async function precisionSession(model: Model, precision: Precision, c: BenchConfig): Promise<Session> {
-  const opts = { threads: c.threads };
+  const opts = { threads: c.threads, device: c.device, allowCpuFallback: c.allowCpuFallback };
   if (precision === 'fp32') return model.createSession(opts);
   if (precision === 'fp16') return createSession(model.toOnnx({ float16: true }), opts);
   const batches = c.calib?.length ? imageBatches(model, c.calib) : [randomInput([8, model.inChans, ...model.inputSize])];
@@ -196,7 +197,7 @@ export function formatBench(rows: BenchRow[], machine: MachineInfo): string {
         (r.compare ? `  ${f2(r.compare.meanMs).padStart(10)} ${r.compare.ratio.toFixed(3).padStart(6)}` : ''),
     );
   }
-  if (rows.some((r) => r.precision === 'fp16')) lines.push('', "fp16: weights stored in float16; ONNX Runtime's x64 CPU EP computes them in fp32 (it inserts casts), so expect no speed-up here.");
+  if (machine.executionProvider === 'cpu' && rows.some((r) => r.precision === 'fp16')) lines.push('', "fp16: weights stored in float16; ONNX Runtime's x64 CPU EP computes them in fp32 (it inserts casts), so expect no speed-up here.");
   if (rows.some((r) => r.compare)) lines.push('', 'ratio = our mean latency / the compared model, timed alternately in one process (< 1: ours is faster).');
   return lines.join('\n');
 }

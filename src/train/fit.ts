@@ -16,7 +16,7 @@ import { writeChunksAtomic } from '../onnx/export.js';
 import { join } from 'node:path';
 import { topk } from '../math.js';
 import type { Model } from '../model.js';
-import { runSession, type Session } from '../runtime/session.js';
+import { runSession, type Session, type SessionOptions } from '../runtime/session.js';
 import { loadSafetensors, saveSafetensors } from '../weights/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { Ema } from './ema.js';
@@ -138,12 +138,12 @@ function guardWrite(dir: string | undefined, f: () => void): void {
 const writeAtomic = (path: string, text: string): void => writeChunksAtomic(path, [new TextEncoder().encode(text)]);
 
 /** Top-1/top-5 and mean cross-entropy of `weights` on the validation batches (inference graph, frozen BN). */
-export async function evaluateWeights(model: Model, weights: Map<string, Float32Array>, val: BatchSource, epoch = 0): Promise<{ loss: number; top1: number; top5: number; count: number }> {
+export async function evaluateWeights(model: Model, weights: Map<string, Float32Array>, val: BatchSource, epoch = 0, session_: SessionOptions = {}): Promise<{ loss: number; top1: number; top5: number; count: number }> {
   const saved = model.weights;
   model.weights = weights;
   let session: Session;
   try {
-    session = await model.createSession({ outputs: ['logits'] });
+    session = await model.createSession({ ...session_, outputs: ['logits'] });
   } finally {
     model.weights = saved;
   }

@@ -17,8 +17,8 @@ export interface ServeProcess {
  * Start `tsimm serve ARGS --port 0` and resolve once it prints its ready line — or its listening line, before the
  * models load, with `until: 'listening'` (rejects if it exits first).
  */
-export function startServe(args: string[], timeoutMs = 120_000, until: 'ready' | 'listening' = 'ready'): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'serve', ...args, '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServe(args: string[], timeoutMs = 120_000, until: 'ready' | 'listening' = 'ready', env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'serve', ...args, '--port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -38,6 +38,25 @@ export async function run(session: ort.InferenceSession, input: Float32Array, sh
   return result[output]!.data as Float32Array;
 }
 
+/**
+ * What this browser's WebGPU offers: an adapter at all, and `shader-f16` (float16 arithmetic). Where it has
+ * shader-f16, a model exported with `tsimm export --fp16` (a float16 graph, float32 in and out — the same graph
+ * `--precision fp16` runs in Node) runs on WebGPU at half the weight size; elsewhere use the float32 export.
+ */
+export async function webgpuSupport(): Promise<{ adapter: boolean; shaderF16: boolean }> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<{ features: Set<string> } | null> } } | undefined)?.gpu;
+  if (!gpu) return { adapter: false, shaderF16: false };
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  return { adapter: !!adapter, shaderF16: !!adapter?.features.has('shader-f16') };
+}
+
+/** The precision and execution providers to run with here: fp16 on WebGPU with shader-f16, else fp32 (WebGPU, else wasm). */
+export async function pickBackend(available: ('fp32' | 'fp16')[] = ['fp32', 'fp16']): Promise<{ precision: 'fp32' | 'fp16'; executionProviders: string[] }> {
+  const s = await webgpuSupport();
+  const precision = s.shaderF16 && available.includes('fp16') ? 'fp16' : available.includes('fp32') ? 'fp32' : available[0]!;
+  return { precision, executionProviders: s.adapter ? ['webgpu', 'wasm'] : ['wasm'] };
+}
+
 /** The k most likely classes with their softmax probabilities. */
 export function topk(logits: Float32Array, k = 5): { index: number; prob: number }[] {
   const probs = softmax(logits);

@@ -7,7 +7,7 @@ import { PreprocessPool } from '../data/pool.js';
 import { resolvePreprocess } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
-import { writeChunksAtomic } from '../onnx/export.js';
+import { needsExternalData, writeChunksAtomic } from '../onnx/export.js';
 import { Batcher } from '../serve/batcher.js';
 import { InferenceServer, type ServedModel } from '../serve/server.js';
 import { InferenceWorker } from '../serve/workers.js';
@@ -153,9 +153,13 @@ async function loadModel(name: string, v: Values, weights: string | undefined, p
   else await loadWeights(model, weights, str(v, 'keys'), true);
   const maxPixels = int(v, 'max-pixels');
   const preprocess = resolvePreprocess(model.cfg, { ...runPreprocess(run), size: model.inputSize, ...(maxPixels ? { maxPixels } : {}) });
-  const path = join(dir, `${name.replace(/[^\w.-]/g, '_')}.onnx`);
+  const file = (p: string) => join(dir, `${name.replace(/[^\w.-]/g, '_')}.${p}.onnx`);
+  const path = file(precision);
+  const onnxFiles: ServedModel['onnxFiles'] = { [precision]: path };
   if (calib) writeChunksAtomic(path, [int8Onnx(model, await calibrate(model, imageBatches(model, calib)))]);
   else model.exportOnnx(path, { outputs: ['logits'], float16: precision === 'fp16' });
+  // The demo page runs fp16 where its WebGPU has shader-f16: an fp32 model gets an fp16 twin for it.
+  if (precision === 'fp32' && !needsExternalData(model.graph, true)) model.exportOnnx((onnxFiles.fp16 = file('fp16')), { outputs: ['logits'], float16: true });
   model.weights = undefined; // in the file now; each worker's session holds its own copy
   const classes = model.numClasses;
   const labels = Array.from({ length: classes }, (_, i) => labelOf(i, classes, run?.classNames).label);
@@ -176,8 +180,9 @@ async function loadModel(name: string, v: Values, weights: string | undefined, p
     weights: weights ?? (v['random-weights'] ? 'random' : `${model.name}.${model.cfg.tag}`),
     precision,
     classify: `/v2/models/${name}/classify`,
+    browser_models: Object.fromEntries(Object.keys(onnxFiles).map((p) => [p, `/onnx/${encodeURIComponent(name)}/${p}.onnx`])),
     labels,
   };
   const wnids = classes === 1000 && !run?.classNames ? imagenetClasses().map((c) => c.wnid) : undefined;
-  return { model: { spec, preprocess, onnxPath: path, info, ...(wnids ? { wnids } : {}) }, path };
+  return { model: { spec, preprocess, onnxFiles, info, ...(wnids ? { wnids } : {}) }, path };
 }

@@ -36,10 +36,10 @@ function webBundle(): Promise<string> {
 const TYPES: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
 
 export async function demoAsset(parts: string[], models: Map<string, ServedModel>): Promise<{ body: Buffer; type: string } | undefined> {
-  if (parts[0] === 'onnx' && parts.length === 2 && parts[1]!.endsWith('.onnx')) {
-    const m = models.get(parts[1]!.slice(0, -5));
-    if (!m?.onnxPath || !existsSync(m.onnxPath)) return undefined;
-    return { body: await readFile(m.onnxPath), type: 'application/octet-stream' };
+  if (parts[0] === 'onnx' && parts.length === 3 && parts[2]!.endsWith('.onnx')) {
+    const file = models.get(parts[1]!)?.onnxFiles[parts[2]!.slice(0, -5) as 'fp32'];
+    if (!file || !existsSync(file)) return undefined;
+    return { body: await readFile(file), type: 'application/octet-stream' };
   }
   if (parts[0] !== 'demo') return undefined;
   if (parts.length === 2 && parts[1] === 'tsimm-web.js') return { body: await readFile(await webBundle()), type: 'text/javascript' };
@@ -113,10 +113,14 @@ async function onBrowser(model, file) {
   tsimm ??= await import('/demo/tsimm-web.js');
   const m = await meta(model);
   if (!sessions.has(model)) {
-    const eps = navigator.gpu && (await navigator.gpu.requestAdapter().catch(() => null)) ? ['webgpu', 'wasm'] : ['wasm'];
-    sessions.set(model, tsimm.createSession('/onnx/' + encodeURIComponent(model) + '.onnx', { executionProviders: eps, wasmPaths: '/demo/ort/', threads: self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1 }).then((s) => ({ s, ep: eps[0] })));
+    // fp16 where WebGPU has shader-f16 (the graph --precision fp16 runs in Node), else fp32; WebGPU, else wasm.
+    const files = m.parameters.browser_models;
+    const pick = await tsimm.pickBackend(Object.keys(files).filter((p) => p !== 'int8'));
+    const precision = files[pick.precision] ? pick.precision : Object.keys(files)[0];
+    const eps = precision === 'int8' ? ['wasm'] : pick.executionProviders;
+    sessions.set(model, tsimm.createSession(files[precision], { executionProviders: eps, wasmPaths: '/demo/ort/', threads: self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1 }).then((s) => ({ s, ep: eps[0], precision })));
   }
-  const { s, ep } = await sessions.get(model);
+  const { s, ep, precision } = await sessions.get(model);
   const bitmap = await createImageBitmap(file, { imageOrientation: 'none', premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d');
@@ -131,8 +135,8 @@ async function onBrowser(model, file) {
   const labels = m.parameters.labels;
   const predictions = tsimm.topk(logits, 5).map((p) => ({ ...p, label: labels ? labels[p.index] : 'class ' + p.index }));
   show($('browser'), predictions);
-  $('browser-status').textContent = ep + ': ' + ms.toFixed(1) + ' ms (preprocess + run)';
-  return { predictions, ms, ep, logits: Array.from(logits) };
+  $('browser-status').textContent = ep + ' ' + precision + ': ' + ms.toFixed(1) + ' ms (preprocess + run)';
+  return { predictions, ms, ep, precision, logits: Array.from(logits) };
 }
 async function classify(file) {
   const model = $('model').value;

@@ -20,8 +20,8 @@ export const VERSION = '0.1.0';
 export interface ServedModel {
   spec: ModelSpec;
   preprocess: PreprocessConfig;
-  /** The ONNX file the instances run (the demo page runs it too). */
-  onnxPath?: string;
+  /** ONNX files by precision for the demo page: the one the instances run, and an fp16 twin of an fp32 model. */
+  onnxFiles: Partial<Record<'fp32' | 'fp16' | 'int8', string>>;
   /** Shown in the metadata: architecture, weights, precision. */
   info: Record<string, unknown>;
   /** wnids of ImageNet classes, by index (for /classify). */

@@ -224,6 +224,8 @@ export class InferenceServer {
       });
       req.on('end', () => (over ? reject(tooBig()) : resolve(Buffer.concat(chunks, n))));
       req.on('error', (e) => reject(new HttpError(400, `the request body could not be read: ${e.message}`)));
+      // A client gone mid-body: settle, so the request stops counting as active (a drain waits for those).
+      req.on('close', () => req.complete || reject(new HttpError(400, 'the client closed the connection before the body ended')));
     });
   }
 

@@ -30,3 +30,8 @@ export { mixBatch, mixupTargets, cutmixBox, type MixupOptions } from './train/mi
 export { Ema } from './train/ema.js';
 export { timmInit } from './train/init.js';
 export { Rng } from './train/rng.js';
+export { resolveDevice, DEVICES, type Device, type DeviceOptions } from './runtime/device.js';
+export { InferenceServer, type ServedModel, type ServerOptions } from './serve/server.js';
+export { Batcher, type BatcherOptions, type BatchResult } from './serve/batcher.js';
+export { InferenceWorker } from './serve/workers.js';
+export { parseInferRequest, inferResponse, modelMetadata, classificationStrings, HttpError, type ModelSpec, type InferRequest } from './serve/protocol.js';

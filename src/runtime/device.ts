@@ -69,7 +69,7 @@ export function unavailableReason(device: Device): string | undefined {
 }
 
 /** Whether the dynamic linker can find libvulkan.so.1 (as Dawn dlopens it): LD_LIBRARY_PATH, the usual dirs, the ld cache. */
-export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
+export function hasVulkanLoader(env: Record<string, string | undefined> = process.env): boolean {
   const dirs = (env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter(Boolean);
   dirs.push('/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib', '/usr/local/lib');
   if (dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) return true;

@@ -22,3 +22,34 @@ export function topk(values: ArrayLike<number>, k: number): number[] {
     .sort((a, b) => values[b]! - values[a]! || a - b)
     .slice(0, k);
 }
+
+/** Deterministic values in [-1, 1) (an LCG): benchmark and test inputs that are the same on every machine. */
+export function uniformInput(shape: number[], seed = 12345): { shape: number[]; data: Float32Array } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    data[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return { shape, data };
+}
+
+/** Two [batch, classes] logit tensors: the largest difference, relative to the reference's largest value, and top-1 agreement. */
+export function compareLogits(ref: ArrayLike<number>, y: ArrayLike<number>, batch: number): { rel: number; maxAbs: number; maxRef: number; top1Agree: number } {
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(y[i]! - ref[i]!));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
+  }
+  const classes = ref.length / batch;
+  const argmax = (a: ArrayLike<number>, b: number) => {
+    let k = 0;
+    for (let c = 1; c < classes; c++) if (a[b * classes + c]! > a[b * classes + k]!) k = c;
+    return k;
+  };
+  let top1Agree = 0;
+  for (let b = 0; b < batch; b++) if (argmax(ref, b) === argmax(y, b)) top1Agree++;
+  return { rel: maxAbs / (maxRef || 1), maxAbs, maxRef, top1Agree };
+}

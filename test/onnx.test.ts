@@ -9,17 +9,8 @@ import { Message } from '../src/onnx/proto.js';
 import { createModel } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { initWeights } from '../src/weights/init.js';
+import { uniformInput } from '../src/math.js';
 
-function randomInput(shape: number[], seed = 1): { shape: number[]; data: Float32Array } {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { shape, data };
-}
 
 /** BatchNorm statistics that are not the identity, so folding has something to get wrong. */
 function perturbBatchNorm(g: Graph, weights: Map<string, Float32Array>): void {
@@ -54,7 +45,7 @@ describe('ONNX export', () => {
   const weights = initWeights(model.graph, 3);
   perturbBatchNorm(model.graph, weights);
   model.weights = weights;
-  const x = randomInput([2, 3, 64, 64]);
+  const x = uniformInput([2, 3, 64, 64], 1);
 
   it('folds BatchNorm into convs without changing the outputs', async () => {
     const folded = await createSession(model.toOnnx());

@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createModel, type Model } from '../../src/model.js';
 import { resolveModel } from '../../src/models/index.js';
+import { compareLogits, uniformInput } from '../../src/math.js';
 import { DEVICES, type Device } from '../../src/runtime/device.js';
 import { createSession, runSession } from '../../src/runtime/session.js';
 import { benchModel, machineInfo, PROTOCOL, type BenchRow, type Precision } from '../../src/tasks/bench.js';
 import { DEFAULT_SEEDS, loadSeeds } from '../../src/tasks/verify.js';
 import type { WeightMap } from '../../src/onnx/export.js';
-import type { HostTensor } from '../../src/weights/tensor.js';
 
 interface SeedEntry {
   crop?: number;
@@ -84,16 +84,6 @@ export function plan(seeds: Record<string, SeedEntry>, only?: string[]): Planned
   return [...groups.values()].sort((a, b) => a.gflops - b.gflops);
 }
 
-function randomInput(shape: number[], seed: number): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { shape, data };
-}
 
 /**
  * BatchNorm statistics from one training-mode forward over random inputs (the fixtures' calibration): He-init
@@ -103,7 +93,7 @@ async function calibrate(model: Model, threads?: number): Promise<void> {
   const [h, w] = model.inputSize;
   const trainer = model.trainer({ bnMomentum: 1, threads });
   try {
-    const fb = await trainer.forwardBackward(randomInput([8, model.inChans, h, w], 1000), new Array(8).fill(0));
+    const fb = await trainer.forwardBackward(uniformInput([8, model.inChans, h, w], 1000), new Array(8).fill(0));
     trainer.engine.updateRunningStats(fb, 8);
   } finally {
     await trainer.release();
@@ -116,21 +106,8 @@ interface Agreement {
 }
 
 function agreement(ref: Float32Array, y: Float32Array, batch: number): Agreement {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(y[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  const c = ref.length / batch;
-  const argmax = (a: Float32Array, b: number) => {
-    let k = 0;
-    for (let j = 1; j < c; j++) if (a[b * c + j]! > a[b * c + k]!) k = j;
-    return k;
-  };
-  let top1 = 0;
-  for (let b = 0; b < batch; b++) if (argmax(ref, b) === argmax(y, b)) top1++;
-  return { rel: d / Math.max(m, 1e-30), top1: top1 / batch };
+  const c = compareLogits(ref, y, batch);
+  return { rel: c.maxAbs / Math.max(c.maxRef, 1e-30), top1: c.top1Agree / batch };
 }
 
 /**
@@ -140,7 +117,7 @@ function agreement(ref: Float32Array, y: Float32Array, batch: number): Agreement
 async function numerics(name: string, crop: number, device: Device, threads?: number) {
   const model = createModel(name, { inputSize: crop }).initWeights();
   await calibrate(model, threads);
-  const x = randomInput([8, model.inChans, crop, crop], 5);
+  const x = uniformInput([8, model.inChans, crop, crop], 5);
   const logits = async (half: boolean, d: Device) => {
     const s = await createSession(model.toOnnx({ outputs: ['logits'], float16: half }), { device: d, threads });
     try {
@@ -212,7 +189,7 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<n
     try {
       const m = createModel('resnet18', { inputSize: 64 }).initWeights();
       const s = await createSession(m.toOnnx({ float16: p === 'fp16' }), { device, threads });
-      await runSession(s, randomInput([1, 3, 64, 64], 1));
+      await runSession(s, uniformInput([1, 3, 64, 64], 1));
       await s.release();
       log(t0, `probe: ${device} runs ${p}`);
     } catch (e) {

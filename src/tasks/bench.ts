@@ -10,10 +10,10 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release } from 'node:os';
 import ort from 'onnxruntime-node';
 import { resolvePreprocess } from '../data/preprocess.js';
+import { uniformInput } from '../math.js';
 import { createModel, type Model } from '../model.js';
 import { createSession, type Session } from '../runtime/session.js';
 import { calibrate, imageBatches, int8Onnx } from './quantize.js';
-import type { HostTensor } from '../weights/tensor.js';
 import { resolveDevice, type Device, type DeviceOptions } from '../runtime/device.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8';
@@ -98,22 +98,11 @@ function summarize(times: number[]): Timing {
   };
 }
 
-function randomInput(shape: number[]): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { shape, data };
-}
-
 async function precisionSession(model: Model, precision: Precision, c: BenchConfig): Promise<Session> {
   const opts = { threads: c.threads, device: c.device, allowCpuFallback: c.allowCpuFallback };
   if (precision === 'fp32') return model.createSession(opts);
   if (precision === 'fp16') return createSession(model.toOnnx({ float16: true }), opts);
-  const batches = c.calib?.length ? imageBatches(model, c.calib) : [randomInput([8, model.inChans, ...model.inputSize])];
+  const batches = c.calib?.length ? imageBatches(model, c.calib) : [uniformInput([8, model.inChans, ...model.inputSize])];
   return createSession(int8Onnx(model, await calibrate(model, batches)), opts);
 }
 
@@ -133,7 +122,7 @@ export async function benchModel(name: string, c: BenchConfig): Promise<BenchRow
       const session = await precisionSession(model, precision, c);
       try {
         for (const batch of c.batches) {
-          const x = randomInput([batch, model.inChans, ...model.inputSize]);
+          const x = uniformInput([batch, model.inChans, ...model.inputSize]);
           const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x.data, x.shape) };
           const theirFeeds = external ? { [external.inputNames[0]!]: new ort.Tensor('float32', x.data, x.shape) } : undefined;
           for (let i = 0; i < c.warmup; i++) {

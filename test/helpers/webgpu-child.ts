@@ -7,6 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { createModel } from '../../src/model.js';
+import { compareLogits, uniformInput } from '../../src/math.js';
 import { createSession, runSession } from '../../src/runtime/session.js';
 import type { HostTensor } from '../../src/weights/tensor.js';
 
@@ -36,34 +37,9 @@ export interface Fp16Result {
   top1Agree?: number;
 }
 
-function randomInput(shape: number[]): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = 7;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { shape, data };
-}
+const randomInput = (shape: number[]): HostTensor => uniformInput(shape, 7);
 
-export function compare(ref: Float32Array, y: Float32Array, batch: number): { rel: number; maxAbs: number; maxRef: number; top1Agree: number } {
-  let maxAbs = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  const classes = ref.length / batch;
-  const argmax = (a: Float32Array, b: number) => {
-    let k = 0;
-    for (let c = 1; c < classes; c++) if (a[b * classes + c]! > a[b * classes + k]!) k = c;
-    return k;
-  };
-  let top1Agree = 0;
-  for (let b = 0; b < batch; b++) if (argmax(ref, b) === argmax(y, b)) top1Agree++;
-  return { rel: maxAbs / (maxRef || 1), maxAbs, maxRef, top1Agree };
-}
+export const compare = compareLogits;
 
 async function logits(bytes: Uint8Array, x: HostTensor, device: 'cpu' | 'webgpu', allowCpuFallback = false): Promise<Float32Array> {
   const session = await createSession(bytes, { device, allowCpuFallback, threads: 1 });

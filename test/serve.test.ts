@@ -325,7 +325,7 @@ describe('tsimm serve: dynamic batching, the bounded queue, cancellation, shutdo
   });
 });
 
-describe('tsimm serve: queue timeout and start-up errors', () => {
+describe('tsimm serve: queue timeout, precisions, start-up', () => {
   it('fails a request that waits past --queue-timeout with 503', async () => {
     const s = await startServe(['regnetx_002', '--random-weights', '--size', '32', '--max-queue-delay', '1000', '--queue-timeout', '100']);
     try {
@@ -341,6 +341,31 @@ describe('tsimm serve: queue timeout and start-up errors', () => {
     } finally {
       await s.stop();
     }
+  });
+
+  it('serves --precision int8 (calibrated on --calib) and fp16 with the fp32 model\'s answers', async () => {
+    const images = join(REPO, 'examples/fashion-mnist/images');
+    const files = readdirSync(images).sort().map((f) => join(images, f));
+    const { readFileSync } = await import('node:fs');
+    const base = ['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors'];
+    const top1 = async (s: ServeProcess) => {
+      const out: string[] = [];
+      for (const f of files.slice(0, 8)) out.push(JSON.parse((await post(`${s.url}/v2/models/regnetx_002/classify?topk=1`, readFileSync(f))).body.toString()).predictions[0].label);
+      return out;
+    };
+    const results: Record<string, string[]> = {};
+    for (const precision of ['fp32', 'int8', 'fp16']) {
+      const s = await startServe([...base, '--precision', precision, ...(precision === 'int8' ? ['--calib', images] : [])]);
+      try {
+        results[precision] = await top1(s);
+        assert.equal(((await getJson(`${s.url}/v2/models/regnetx_002`)).json['parameters'] as { precision: string }).precision, precision);
+      } finally {
+        await s.stop();
+      }
+    }
+    const agree = (p: string) => results[p]!.filter((l, i) => l === results['fp32']![i]).length;
+    assert.ok(agree('int8') >= 7, `int8 agrees on ${agree('int8')} of 8`);
+    assert.equal(agree('fp16'), 8);
   });
 
   it('is live at once, and ready (and serving) only once its model is loaded', async () => {

@@ -53,3 +53,25 @@ export function compareLogits(ref: ArrayLike<number>, y: ArrayLike<number>, batc
   for (let b = 0; b < batch; b++) if (argmax(ref, b) === argmax(y, b)) top1Agree++;
   return { rel: maxAbs / (maxRef || 1), maxAbs, maxRef, top1Agree };
 }
+
+/** Top-1 / top-5 hits over rows of logits (timm's validate.py accuracy), in percent. */
+export class Accuracy {
+  count = 0;
+  top1Hits = 0;
+  top5Hits = 0;
+
+  add(row: ArrayLike<number>, target: number): void {
+    const best = topk(row, Math.min(5, row.length));
+    if (best[0] === target) this.top1Hits++;
+    if (best.includes(target)) this.top5Hits++;
+    this.count++;
+  }
+
+  get top1(): number {
+    return this.count ? (100 * this.top1Hits) / this.count : NaN;
+  }
+
+  get top5(): number {
+    return this.count ? (100 * this.top5Hits) / this.count : NaN;
+  }
+}

@@ -12,7 +12,7 @@ import { resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } fr
 import type { Model } from '../model.js';
 import { runSession, type Session } from '../runtime/session.js';
 import { InputError } from '../weights/tensor.js';
-import { topk } from '../math.js';
+import { Accuracy } from '../math.js';
 import { preprocessBatches } from './classify.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp']);
@@ -148,9 +148,7 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
   const session = o.session ?? (await model.createSession());
   const pool = new PreprocessPool(o.workers);
   const failed = [...data.skipped];
-  let n = 0;
-  let c1 = 0;
-  let c5 = 0;
+  const acc = new Accuracy();
   const t0 = performance.now();
   try {
     for await (const batch of preprocessBatches(samples.map((s) => s.file), config, o.batchSize ?? 32, pool)) {
@@ -158,21 +156,16 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
       if (batch.files.length) {
         const out = await runSession(session, { shape: [batch.files.length, 3, ...config.size], data: batch.data }, ['logits']);
         const classes = out['logits']!.shape[1]!;
-        batch.files.forEach((file, i) => {
-          const best = topk(out['logits']!.data.subarray(i * classes, (i + 1) * classes), 5);
-          const t = target.get(file)!;
-          if (best[0] === t) c1++;
-          if (best.includes(t)) c5++;
-          n++;
-        });
+        batch.files.forEach((file, i) => acc.add(out['logits']!.data.subarray(i * classes, (i + 1) * classes), target.get(file)!));
       }
-      o.onProgress?.(n + batch.failed.length, samples.length, n / ((performance.now() - t0) / 1000));
+      o.onProgress?.(acc.count + batch.failed.length, samples.length, acc.count / ((performance.now() - t0) / 1000));
     }
   } finally {
     await pool.close();
     if (!o.session) await session.release();
   }
   const seconds = (performance.now() - t0) / 1000;
+  const n = acc.count;
   if (!n) throw new InputError(`none of the ${samples.length} images could be evaluated (first error: ${failed[0]?.file}: ${failed[0]?.error})`);
   return {
     model: model.name,
@@ -181,8 +174,8 @@ export async function evaluate(model: Model, data: Dataset, o: EvalOptions = {})
     layout: data.layout,
     listed: samples.length + data.skipped.length,
     evaluated: n,
-    top1: (100 * c1) / n,
-    top5: (100 * c5) / n,
+    top1: acc.top1,
+    top5: acc.top5,
     failed,
     seconds,
     imagesPerSecond: n / seconds,

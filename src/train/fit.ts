@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeChunksAtomic } from '../onnx/export.js';
 import { join } from 'node:path';
-import { topk } from '../math.js';
+import { Accuracy } from '../math.js';
 import type { Model } from '../model.js';
 import { runSession, type Session, type SessionOptions } from '../runtime/session.js';
 import { loadSafetensors, saveSafetensors } from '../weights/safetensors.js';
@@ -147,9 +147,7 @@ export async function evaluateWeights(model: Model, weights: Map<string, Float32
   } finally {
     model.weights = saved;
   }
-  let n = 0;
-  let c1 = 0;
-  let c5 = 0;
+  const acc = new Accuracy();
   let loss = 0;
   try {
     for await (const b of val.batches(epoch)) {
@@ -157,21 +155,19 @@ export async function evaluateWeights(model: Model, weights: Map<string, Float32
       const k = logits.shape[1]!;
       for (let i = 0; i < b.targets.length; i++) {
         const row = logits.data.subarray(i * k, (i + 1) * k);
-        const top = topk(row, Math.min(5, k));
-        if (top[0] === b.targets[i]) c1++;
-        if (top.includes(b.targets[i]!)) c5++;
+        acc.add(row, b.targets[i]!);
         let m = -Infinity;
         for (const v of row) m = Math.max(m, v);
         let s = 0;
         for (const v of row) s += Math.exp(v - m);
         loss += Math.log(s) + m - row[b.targets[i]!]!;
-        n++;
       }
     }
   } finally {
     await session.release();
   }
-  return { loss: n ? loss / n : NaN, top1: n ? (100 * c1) / n : NaN, top5: n ? (100 * c5) / n : NaN, count: n };
+  const n = acc.count;
+  return { loss: n ? loss / n : NaN, top1: acc.top1, top5: acc.top5, count: n };
 }
 
 const SUMMARY_COLUMNS = ['epoch', 'train_loss', 'eval_loss', 'eval_top1', 'eval_top5', 'lr'] as const;

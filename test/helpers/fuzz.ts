@@ -18,6 +18,8 @@ import { loadSafetensors } from '../../src/weights/safetensors.js';
 import { InputError } from '../../src/weights/tensor.js';
 import { loadTorch } from '../../src/weights/torch.js';
 import { REPO } from './fixtures.js';
+import { HttpError, inferResponse, parseInferRequest, splitBody, type ModelSpec } from '../../src/serve/protocol.js';
+import { multipartFile } from '../../src/serve/multipart.js';
 
 export const SEEDS = join(REPO, 'test/fuzz-seeds');
 
@@ -28,6 +30,19 @@ export interface Target {
   parse(bytes: Uint8Array, file: string): unknown;
   /** The most output bytes an input may produce (default 4x the input: float32 widened from uint8 at most). */
   maxOut?: (inputBytes: number) => number;
+  /** The typed errors that count as a clean refusal (default: InputError). */
+  refusal?: (e: unknown) => boolean;
+}
+
+/** The server's requests: a small model (3x4x4 in, 5 classes); a 4xx HttpError is the protocol's clean refusal. */
+const SPEC: ModelSpec = { name: 'fuzz', version: '1', input: { name: 'input', shape: [3, 4, 4] }, output: { name: 'logits', classes: 5 }, maxBatch: 4, labels: ['a', 'b', 'c', 'd', 'e'], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+const httpRefusal = (e: unknown) => e instanceof HttpError && e.status >= 400 && e.status < 500;
+/** Parse a request and build its response, as the server does (logits of the right size). */
+function serveRequest(body: Buffer, headerLength?: string): number {
+  const { json, binary } = splitBody(body, headerLength);
+  const r = parseInferRequest(json, binary, SPEC);
+  inferResponse(SPEC, r, new Float32Array(r.n * SPEC.output.classes).map((_, i) => Math.sin(i)));
+  return r.data.byteLength;
 }
 
 const MAX_PIXELS = 1 << 22;
@@ -61,6 +76,15 @@ export const TARGETS: Target[] = [
     // Compressed pixels legitimately outgrow the file: the bound is the pixel limit, as PIL's bomb check.
     maxOut: () => 3 * MAX_PIXELS,
   },
+  { name: 'oip-json', seeds: ['infer.json'], parse: (b) => serveRequest(Buffer.from(b)), refusal: httpRefusal },
+  {
+    // The seed's first 4 bytes (u32 LE) stand for the Inference-Header-Content-Length header.
+    name: 'oip-binary',
+    seeds: ['infer-binary.bin'],
+    parse: (b) => serveRequest(Buffer.from(b).subarray(4), b.length >= 4 ? String(Buffer.from(b).readUInt32LE(0)) : undefined),
+    refusal: httpRefusal,
+  },
+  { name: 'multipart', seeds: ['form.multipart'], parse: (b) => multipartFile(Buffer.from(b), 'multipart/form-data; boundary=XyZ').byteLength, refusal: httpRefusal },
 ];
 
 type Op =
@@ -197,10 +221,10 @@ export async function fuzzTarget(t: Target, runs: number, seed: number, scratch:
       if (n < seeds.length) {
         r.crashes++;
         fail('crash', `the unmutated seed does not parse: ${(e as Error).message}`);
-      } else if (!(e instanceof InputError)) {
+      } else if (!(t.refusal ?? ((x: unknown) => x instanceof InputError))(e)) {
         r.crashes++;
         fail('crash', `${(e as Error).name}: ${(e as Error).message}\n${(e as Error).stack?.split('\n').slice(1, 4).join('\n')}`);
-      } else if (e.message.includes('\n')) fail('multiline', e.message);
+      } else if ((e as Error).message.includes('\n')) fail('multiline', (e as Error).message);
     }
     const ms = performance.now() - t0;
     r.maxMs = Math.max(r.maxMs, ms);

@@ -438,44 +438,72 @@ const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} 
 const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describeOrSkip('tsimm serve: the demo page in Chromium', NO_CHROMIUM, () => {
-  it('uploads a photo; the server and the page (onnxruntime-web) show the same top-5', async () => {
+  let s: ServeProcess;
+  before(async () => {
+    s = await startServe(['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors']);
+  });
+  after(() => s.stop());
+
+  /** Upload a photo on the demo page; what the page shows from the server and from its own run. */
+  async function demoRun(flags: string[], screenshot: string) {
     const { chromium } = await import('playwright-core');
-    const s = await startServe(['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors']);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...flags] });
     try {
       const page = await browser.newPage();
       await page.goto(s.url);
       const images = join(REPO, 'examples/fashion-mnist/images');
-      const photo = join(images, readdirSync(images).sort()[3]!);
-      await page.setInputFiles('#file', photo);
-      await page.waitForFunction(() => (window as unknown as { __demo?: unknown }).__demo, undefined, { timeout: 60_000 });
+      await page.setInputFiles('#file', join(images, readdirSync(images).sort()[3]!));
+      await page.waitForFunction(() => (window as unknown as { __demo?: unknown }).__demo, undefined, { timeout: 90_000 });
       const demo = (await page.evaluate(() => (window as unknown as { __demo: unknown }).__demo)) as {
         error?: string;
         agree: boolean;
         server: { predictions: { index: number; label: string; prob: number }[] };
         browser: { predictions: { index: number; label: string; prob: number }[]; ep: string; precision: string; error?: string };
       };
-      assert.equal(demo.error, undefined);
-      assert.equal(demo.browser.error, undefined);
-      // fp16 only where the page's WebGPU adapter has shader-f16 (SwiftShader has not): then top-1 and 2e-2.
-      assert.ok(demo.browser.precision === 'fp32' || (demo.browser.precision === 'fp16' && demo.browser.ep === 'webgpu'), `${demo.browser.ep} ${demo.browser.precision}`);
-      const tol = demo.browser.precision === 'fp16' ? 2e-2 : 1e-4;
-      assert.equal(demo.browser.predictions[0]!.label, demo.server.predictions[0]!.label);
-      if (demo.browser.precision === 'fp32') {
-        assert.equal(demo.agree, true);
-        assert.deepEqual(demo.browser.predictions.map((p) => p.label), demo.server.predictions.map((p) => p.label));
-        assert.match((await page.textContent('#agree')) ?? '', /agree/);
-      }
-      demo.browser.predictions.forEach((p, i) => assert.ok(Math.abs(p.prob - demo.server.predictions[i]!.prob) < tol));
-      const twin = await fetch(`${s.url}/onnx/regnetx_002/fp16.onnx`);
-      assert.equal(twin.status, 200, 'the fp16 twin of an fp32 model is served for pages with shader-f16');
-      assert.match((await page.textContent('#server')) ?? '', new RegExp(demo.server.predictions[0]!.label.replace(/[/]/g, '.')));
+      const adapter = await page.evaluate(async () => {
+        const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ features: Set<string> } | null> } }).gpu;
+        const a = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+        return { adapter: !!a, shaderF16: !!a?.features.has('shader-f16') };
+      });
+      const text = { server: (await page.textContent('#server')) ?? '', agree: (await page.textContent('#agree')) ?? '' };
       const out = process.env['TSIMM_TEST_OUTPUT'] ?? join(tmpdir(), 'tsimm-test-output');
       mkdirSync(out, { recursive: true });
-      writeFileSync(join(out, 'serve-demo.png'), await page.screenshot({ fullPage: true }));
+      writeFileSync(join(out, screenshot), await page.screenshot({ fullPage: true }));
+      return { demo, adapter, text };
     } finally {
       await browser.close();
-      await s.stop();
     }
+  }
+
+  function checkAgreement({ demo, adapter, text }: Awaited<ReturnType<typeof demoRun>>): void {
+    assert.equal(demo.error, undefined);
+    assert.equal(demo.browser.error, undefined);
+    // The page's choice (tsimm/web's pickBackend): WebGPU where there is an adapter, fp16 where it has shader-f16.
+    assert.equal(demo.browser.ep, adapter.adapter ? 'webgpu' : 'wasm');
+    assert.equal(demo.browser.precision, adapter.shaderF16 ? 'fp16' : 'fp32');
+    assert.equal(demo.browser.predictions[0]!.label, demo.server.predictions[0]!.label);
+    assert.match(text.server, new RegExp(demo.server.predictions[0]!.label.replace(/[/]/g, '.')));
+    const tol = demo.browser.precision === 'fp16' ? 2e-2 : 1e-4;
+    demo.browser.predictions.forEach((p, i) => assert.ok(Math.abs(p.prob - demo.server.predictions[i]!.prob) < tol));
+    if (demo.browser.precision === 'fp32') {
+      assert.equal(demo.agree, true);
+      assert.deepEqual(demo.browser.predictions.map((p) => p.label), demo.server.predictions.map((p) => p.label));
+      assert.match(text.agree, /agree/);
+    }
+  }
+
+  it('uploads a photo; the server and the page (onnxruntime-web, wasm) show the same top-5', async () => {
+    const r = await demoRun([], 'serve-demo.png');
+    assert.equal(r.adapter.adapter, false, 'headless Chromium without WebGPU flags offers no adapter');
+    checkAgreement(r);
+    const twin = await fetch(`${s.url}/onnx/regnetx_002/fp16.onnx`);
+    assert.equal(twin.status, 200, 'the fp16 twin of an fp32 model is served for pages with shader-f16');
+  });
+
+  it('the page on WebGPU (SwiftShader): same top-5, fp32 since the adapter has no shader-f16', async (t) => {
+    const r = await demoRun(['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'], 'serve-demo-webgpu.png');
+    if (!r.adapter.adapter) return t.skip('this Chromium offers no WebGPU adapter on SwiftShader');
+    checkAgreement(r);
+    t.diagnostic(`page: ${r.demo.browser.ep} ${r.demo.browser.precision}`);
   });
 });

@@ -3,7 +3,7 @@
  * in Debian's Chromium, with the same host step (src/train/engine.ts); three SGD steps give Node's losses.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +13,10 @@ import { createModel } from '../src/model.js';
 import { trainingBundle } from '../src/train/bundle.js';
 import { buildWeb } from '../web/build.js';
 import { fixtureInput } from './helpers/fixtures.js';
+import { CHROMIUM, FLAGS, NO_CHROMIUM } from './helpers/chromium.js';
 import { describeOrSkip } from './helpers/skip.js';
 import { servePages } from './helpers/web-server.js';
 
-const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
-const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
-const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'];
 const SIZE = 64;
 const N = 4;
 const TARGETS = [3, 7, 1, 8];
@@ -74,7 +72,7 @@ after(() => {
 
 describeOrSkip('training in Chromium (onnxruntime-web, wasm)', NO_CHROMIUM, () => {
   it("three SGD steps of resnet18 at 64×64 give Node's losses within 1e-4", async (t) => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--disable-gpu'] });
     try {
       const p = await browser.newPage();
       await p.goto(`${base}/index.html`);

@@ -4,7 +4,7 @@
  * (wasm; WebGPU on SwiftShader when Chromium offers an adapter) gives the logits onnxruntime-node gives.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +15,10 @@ import { fromRgba, normalize, resolvePreprocess, transformImage } from '../src/d
 import { createModel } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { buildWeb } from '../web/build.js';
+import { CHROMIUM, FLAGS, NO_CHROMIUM, WEBGPU_FLAGS } from './helpers/chromium.js';
 import { describeOrSkip } from './helpers/skip.js';
 import { servePages } from './helpers/web-server.js';
 
-const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
-const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
-const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SIZE = 48;
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-web-'));
@@ -112,7 +110,7 @@ describeOrSkip('in Chromium', NO_CHROMIUM, () => {
   });
 
   it('webgpu (SwiftShader): the same logits, where Chromium offers an adapter', async (t) => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...WEBGPU_FLAGS] });
     try {
       const r = await runPage(browser, `${base}/index-webgpu.html`);
       if (r.error && /adapter|webgpu is not supported|navigator\.gpu/i.test(r.error)) {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,16 +20,10 @@ import { createSession, runSession } from '../src/runtime/session.js';
 import { InputError } from '../src/weights/tensor.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
+import { NO_SWIFTSHADER, SWIFTSHADER_ENV } from './helpers/chromium.js';
 import { describeOrSkip } from './helpers/skip.js';
 import { compare, type Fp16Result, type ModelResult } from './helpers/webgpu-child.js';
 
-const CHROMIUM = process.env['TSIMM_SWIFTSHADER_DIR'] ?? '/usr/lib/chromium';
-const ICD = join(CHROMIUM, 'vk_swiftshader_icd.json');
-const NO_SWIFTSHADER: string | false =
-  existsSync(ICD) && existsSync(join(CHROMIUM, 'libvulkan.so.1'))
-    ? false
-    : `Chromium's SwiftShader Vulkan driver is absent (${ICD} and libvulkan.so.1 beside it; apt-get install chromium)`;
-const SWIFTSHADER_ENV = { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: [CHROMIUM, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':') };
 
 const FAMILIES = ['resnet18', 'res2net50_26w_4s', 'resnest14d', 'regnetx_002', 'efficientnet_b0'];
 const MORE = process.env['TSIMM_GPU_TEST_ALL'] ? ['resnet50d', 'resnext50_32x4d', 'seresnext50_32x4d'] : [];

@@ -5,7 +5,7 @@
  * and the demo page in Chromium.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { createModel, type Model } from '../src/model.js';
 import { classify } from '../src/tasks/classify.js';
 import { REPO } from './helpers/fixtures.js';
 import { startServe, type ServeProcess } from './helpers/serve.js';
+import { CHROMIUM, FLAGS, NO_CHROMIUM, NO_SWIFTSHADER, SWIFTSHADER_ENV, WEBGPU_FLAGS } from './helpers/chromium.js';
 import { describeOrSkip } from './helpers/skip.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-serve-test-'));
@@ -413,14 +414,13 @@ describe('tsimm serve: queue timeout, precisions, start-up', () => {
   });
 });
 
-const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-describeOrSkip('tsimm serve --device webgpu (SwiftShader)', existsSync(ICD) ? false : `${ICD} is missing (Chromium's SwiftShader Vulkan driver; apt-get install chromium)`, () => {
+describeOrSkip('tsimm serve --device webgpu (SwiftShader)', NO_SWIFTSHADER, () => {
   it('serves from the WebGPU EP in its worker the probabilities the CPU gives', async () => {
     const img = join(REPO, 'examples/fashion-mnist/images', readdirSync(join(REPO, 'examples/fashion-mnist/images')).sort()[1]!);
     const { readFileSync } = await import('node:fs');
     const args = ['regnetx_002', '--weights', 'examples/fashion-mnist/model.safetensors'];
     const cpu = await startServe(args);
-    const gpu = await startServe([...args, '--device', 'webgpu'], 120_000, 'ready', { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium' });
+    const gpu = await startServe([...args, '--device', 'webgpu'], 120_000, 'ready', SWIFTSHADER_ENV);
     try {
       const ask = async (s: ServeProcess) => JSON.parse((await post(`${s.url}/v2/models/regnetx_002/classify?topk=3`, readFileSync(img), { 'content-type': 'image/png' })).body.toString());
       const [a, b] = [await ask(cpu), await ask(gpu)];
@@ -433,9 +433,6 @@ describeOrSkip('tsimm serve --device webgpu (SwiftShader)', existsSync(ICD) ? fa
   });
 });
 
-const CHROMIUM = process.env['TSIMM_CHROMIUM'] ?? '/usr/bin/chromium';
-const NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it`;
-const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describeOrSkip('tsimm serve: the demo page in Chromium', NO_CHROMIUM, () => {
   let s: ServeProcess;
@@ -501,7 +498,7 @@ describeOrSkip('tsimm serve: the demo page in Chromium', NO_CHROMIUM, () => {
   });
 
   it('the page on WebGPU (SwiftShader): same top-5, fp32 since the adapter has no shader-f16', async (t) => {
-    const r = await demoRun(['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'], 'serve-demo-webgpu.png');
+    const r = await demoRun(WEBGPU_FLAGS, 'serve-demo-webgpu.png');
     if (!r.adapter.adapter) return t.skip('this Chromium offers no WebGPU adapter on SwiftShader');
     checkAgreement(r);
     t.diagnostic(`page: ${r.demo.browser.ep} ${r.demo.browser.precision}`);

@@ -109,14 +109,13 @@ export const serve: Command = {
 
     for (const name of names) {
       try {
-        const served = await loadModel(name, v, weights.get(name), precision, calib, dir);
+        const served = await loadModel(name, v, weights.get(name), precision, calib, dir, batch.maxBatch);
         served.model.info['device'] = resolveDevice(device.device);
         server.models.set(name, served.model);
         const ws = Array.from({ length: workersPer }, () => new InferenceWorker(served.path, { threads, ...device }));
         instances.push(...ws);
         await Promise.all(ws.map((w) => w.ready));
-        const [c, h, w] = served.model.spec.input.shape;
-        served.model.batcher = new Batcher(name, served.model.spec.version, ws, { input: c * h * w, output: served.model.spec.output.classes, shape: [c, h, w] }, batch, server.metrics);
+        served.model.batcher = new Batcher(served.model.spec, ws, batch, server.metrics);
         process.stderr.write(`tsimm serve: ${name} ready (${workersPer} worker${workersPer > 1 ? 's' : ''} × ${threads} thread${threads > 1 ? 's' : ''}, max batch ${batch.maxBatch}, delay ${batch.maxQueueDelayMs} ms)\n`);
       } catch (e) {
         process.stderr.write(`tsimm serve: ${name}: ${(e as Error).message}\n`);
@@ -146,7 +145,7 @@ function weightsByModel(names: string[], v: Values): Map<string, string> {
 }
 
 /** Build one model, write the ONNX file its workers (and the demo page) run, and describe it. */
-async function loadModel(name: string, v: Values, weights: string | undefined, precision: 'fp32' | 'fp16' | 'int8', calib: string[] | undefined, dir: string): Promise<{ model: ServedModel; path: string }> {
+async function loadModel(name: string, v: Values, weights: string | undefined, precision: 'fp32' | 'fp16' | 'int8', calib: string[] | undefined, dir: string, maxBatch: number): Promise<{ model: ServedModel; path: string }> {
   const run = trainedRun(name, weights);
   const model: Model = createModel(name, { inputSize: int(v, 'size') ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
   if (v['random-weights'] && !weights) model.initWeights();
@@ -168,7 +167,7 @@ async function loadModel(name: string, v: Values, weights: string | undefined, p
     version: '1',
     input: { name: model.graph.inputs[0]!, shape: [model.inChans, ...model.inputSize] as [number, number, number] },
     output: { name: 'logits', classes },
-    maxBatch: int(v, 'max-batch') ?? 8,
+    maxBatch,
     labels,
     mean: preprocess.mean,
     std: preprocess.std,

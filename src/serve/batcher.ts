@@ -5,7 +5,7 @@
  * Retry-After), a request still queued after `queueTimeoutMs` fails with 503, and a request whose client has
  * gone is dropped before it runs.
  */
-import { HttpError } from './protocol.js';
+import { HttpError, type ModelSpec } from './protocol.js';
 import type { ServerMetrics } from './metrics.js';
 import type { InferenceWorker } from './workers.js';
 
@@ -43,15 +43,13 @@ export class Batcher {
   private readonly labels: Record<string, string>;
 
   constructor(
-    readonly model: string,
-    readonly version: string,
+    /** The model's name, version, input shape [C, H, W] and classes. */
+    readonly spec: ModelSpec,
     private readonly instances: InferenceWorker[],
-    /** Floats per image: C·H·W in, classes out. */
-    private readonly perImage: { input: number; output: number; shape: [number, number, number] },
     readonly o: BatcherOptions,
     private readonly metrics: ServerMetrics,
   ) {
-    this.labels = { model, version };
+    this.labels = { model: spec.name, version: spec.version };
   }
 
   /** Requests waiting or running. */
@@ -64,7 +62,7 @@ export class Batcher {
     const timeout = Math.min(this.o.queueTimeoutMs, timeoutMs ?? Infinity);
     if (this.queue.length >= this.o.maxQueue) {
       this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
-      return Promise.reject(new HttpError(503, `${this.model}'s queue is full (${this.o.maxQueue} requests); retry later`, { 'retry-after': '1' }));
+      return Promise.reject(new HttpError(503, `${this.spec.name}'s queue is full (${this.o.maxQueue} requests); retry later`, { 'retry-after': '1' }));
     }
     return new Promise((resolve, reject) => {
       const q: Queued = { data, n, enqueued: performance.now(), cancelled, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
@@ -74,7 +72,7 @@ export class Batcher {
         this.queue.splice(i, 1);
         this.metrics.failure.inc({ ...this.labels, reason: 'REJECTED' });
         this.gauge();
-        reject(new HttpError(503, `${this.model}: the request waited ${timeout} ms in the queue without running; the server is overloaded, retry later`, { 'retry-after': '1' }));
+        reject(new HttpError(503, `${this.spec.name}: the request waited ${timeout} ms in the queue without running; the server is overloaded, retry later`, { 'retry-after': '1' }));
       }, timeout);
       this.queue.push(q);
       this.gauge();
@@ -145,7 +143,9 @@ export class Batcher {
       batch.push(q);
       images = q.n;
     }
-    const { input, output, shape } = this.perImage;
+    const [c, h, w] = this.spec.input.shape;
+    const input = c * h * w;
+    const output = this.spec.output.classes;
     const data = new Float32Array(images * input);
     let off = 0;
     for (const q of batch) {
@@ -155,7 +155,7 @@ export class Batcher {
     const start = performance.now();
     this.inFlight += batch.length;
     this.gauge();
-    worker.run(data, [images, ...shape]).then(
+    worker.run(data, [images, ...this.spec.input.shape]).then(
       (r) => {
         const l = this.labels;
         this.metrics.execCount.inc(l);
@@ -168,6 +168,8 @@ export class Batcher {
           this.metrics.queueHist.observe(l, queueMs / 1000);
           this.metrics.queueUs.inc(l, Math.round(queueMs * 1000));
           this.metrics.computeUs.inc(l, Math.round(r.computeMs * 1000));
+          this.metrics.success.inc(l);
+          this.metrics.requestUs.inc(l, Math.round((queueMs + r.computeMs) * 1000));
           q.resolve({ logits: r.logits.slice(row * output, (row + q.n) * output), queueMs, computeMs: r.computeMs, batch: images });
           row += q.n;
         }
@@ -175,7 +177,7 @@ export class Batcher {
       (e: Error) => {
         for (const q of batch) {
           this.metrics.failure.inc({ ...this.labels, reason: 'BACKEND' });
-          q.reject(new HttpError(500, `${this.model} failed to run: ${e.message}`));
+          q.reject(new HttpError(500, `${this.spec.name} failed to run: ${e.message}`));
         }
       },
     ).finally(() => {

@@ -182,8 +182,9 @@ export class InferenceServer {
       throw new HttpError(404, `no such endpoint: ${method} ${path}; the API is under /v2 (Open Inference Protocol), the demo page at /`);
     } catch (e) {
       const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error).message.split('\n')[0]}`);
-      if (err.status === 500 && model) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
-      if (err.status === 400 && model && (route === 'infer' || route === 'classify')) this.metrics.failure.inc({ model, version: '1', reason: 'OTHER' });
+      // The batcher counts what it refuses or fails (REJECTED, CANCELED, BACKEND); here: bad requests, internal errors.
+      const served = model ? this.models.get(model) : undefined;
+      if (served && (route === 'infer' || route === 'classify') && (err.status === 400 || !(e instanceof HttpError))) this.metrics.failure.inc({ model: served.spec.name, version: served.spec.version, reason: 'OTHER' });
       send(err.status, json({ error: err.message }), { 'content-type': 'application/json', ...err.headers });
     } finally {
       this.metrics.http.inc({ route, code: String(status) });
@@ -234,8 +235,6 @@ export class InferenceServer {
     const { json: request, binary } = splitBody(body, Array.isArray(header) ? header[0] : header);
     const r = parseInferRequest(request, binary, m.spec);
     const out = await batcher.submit(r.data, r.n, () => res.destroyed || req.socket.destroyed, r.timeoutMs);
-    this.metrics.success.inc({ model: m.spec.name, version: m.spec.version });
-    this.metrics.requestUs.inc({ model: m.spec.name, version: m.spec.version }, Math.round((out.queueMs + out.computeMs) * 1000));
     const resp = inferResponse(m.spec, r, out.logits);
     return { ...resp, log: { batch: out.batch, queue_ms: +out.queueMs.toFixed(2), compute_ms: +out.computeMs.toFixed(2) } };
   }
@@ -265,9 +264,6 @@ export class InferenceServer {
     }
     const decodeMs = performance.now() - t0;
     const out = await batcher.submit(x, 1, () => res.destroyed || req.socket.destroyed);
-    const labels = { model: m.spec.name, version: m.spec.version };
-    this.metrics.success.inc(labels);
-    this.metrics.requestUs.inc(labels, Math.round((out.queueMs + out.computeMs) * 1000));
     const probs = softmax(out.logits);
     const predictions = topIndices(probs, Math.min(topk, probs.length)).map((index) => ({
       index,

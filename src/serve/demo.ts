@@ -25,7 +25,8 @@ let bundle: Promise<string> | undefined;
 /** The tsimm/web bundle: the built one (dist/web), or built once from the sources when run through tsx. */
 function webBundle(): Promise<string> {
   bundle ??= (async () => {
-    const built = fileURLToPath(new URL(FROM_SOURCES ? '../../dist/web/tsimm-web.js' : '../web/tsimm-web.js', import.meta.url));
+    // Run from the sources, the bundle is rebuilt so the page sees the current code.
+    const built = fileURLToPath(new URL('../web/tsimm-web.js', import.meta.url));
     if (!FROM_SOURCES && existsSync(built)) return built;
     const { buildWeb } = (await import(new URL('../../web/build.ts', import.meta.url).href)) as { buildWeb: (o: string) => Promise<string> };
     return buildWeb(join(tmpdir(), `tsimm-serve-web-${process.pid}.js`));

@@ -15,7 +15,7 @@ export { evaluate, listDataset, type EvalResult } from './tasks/eval.js';
 export { decodeImage, preprocessImage, resolvePreprocess, type PreprocessConfig, type PreprocessOverrides } from './data/preprocess.js';
 export { calibrate, int8Onnx, checkInt8 } from './tasks/quantize.js';
 export { benchModel, machineInfo, type BenchRow } from './tasks/bench.js';
-export { fetchWeights, hubFile, urlFile } from './weights/hub.js';
+export { fetchWeights, hubFile, urlFile } from './node/hub.js';
 export { readCheckpoint } from './weights/checkpoint.js';
 export type { FeatureInfo } from './model.js';
 export { Trainer, trainGraphFor, trainablePlan, type TrainerOptions, type DistillOptions, type TrainStep } from './train/trainer.js';
@@ -29,7 +29,7 @@ export { lrAt, type ScheduleOptions, type ScheduleKind } from './train/scheduler
 export { mixBatch, mixupTargets, cutmixBox, type MixupOptions } from './train/mixup.js';
 export { Ema } from './train/ema.js';
 export { timmInit } from './train/init.js';
-export { Rng } from './train/rng.js';
+export { Rng } from './util/rng.js';
 export { resolveDevice, DEVICES, type Device, type DeviceOptions } from './runtime/device.js';
 export { InferenceServer, type ServedModel, type ServerOptions } from './serve/server.js';
 export { Batcher, type BatcherOptions, type BatchResult } from './serve/batcher.js';

@@ -16,7 +16,7 @@ import { createSession, runSession, type Session, type SessionOptions } from './
 import type { KeyScheme } from './models/types.js';
 import { applyWeights } from './weights/apply.js';
 import { readCheckpointFor } from './weights/checkpoint.js';
-import { fetchWeights, type FetchOptions } from './weights/hub.js';
+import { fetchWeights, type FetchOptions } from './node/hub.js';
 import { initWeights } from './weights/init.js';
 import { loadSafetensors, saveSafetensors } from './weights/safetensors.js';
 import { Trainer, type TrainerOptions } from './train/trainer.js';

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { checkSameClasses, csvList, decodeSample, grayToRgb, idxDataset, imageFolder, openDataset, rgbToGray, TrainDataset, valSplit, type GrayImages } from '../src/data/datasets.js';
 import { encodeIdx, fashionMnistDir, FASHION_MNIST_CLASSES, findIdxFiles, IdxError, parseIdx, readIdx, readIdxPair, writeIdx } from '../src/data/idx.js';
-import { Rng } from '../src/train/rng.js';
+import { Rng } from '../src/util/rng.js';
 import { DataLoader, evalTransform, type Batch } from '../src/data/loader.js';
 import { normalize, transformImage, type PreprocessConfig } from '../src/data/transforms.js';
 import { InputError } from '../src/weights/tensor.js';

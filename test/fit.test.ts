@@ -13,7 +13,7 @@ import { Ema } from '../src/train/ema.js';
 import { fit, type Batch, type BatchSource } from '../src/train/fit.js';
 import { timmInit } from '../src/train/init.js';
 import { cutmixBox, mixBatch, mixupTargets } from '../src/train/mixup.js';
-import { Rng } from '../src/train/rng.js';
+import { Rng } from '../src/util/rng.js';
 import { lrAt } from '../src/train/scheduler.js';
 import { loadSafetensors } from '../src/weights/safetensors.js';
 

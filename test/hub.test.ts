@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
-import { hubFile, urlFile } from '../src/weights/hub.js';
+import { hubFile, urlFile } from '../src/node/hub.js';
 import { saveSafetensors } from '../src/weights/safetensors.js';
 import { InputError } from '../src/weights/tensor.js';
 import { runCli } from './helpers/cli.js';

@@ -9,7 +9,7 @@ import type { PreprocessOverrides } from '../data/preprocess.js';
 import type { Model } from '../model.js';
 import { resolveModel, type KeyScheme } from '../models/index.js';
 import { runConfigFor, type RunConfig } from '../train/run-config.js';
-import { stderrProgress } from '../weights/hub.js';
+import { stderrProgress } from '../node/hub.js';
 import { InputError } from '../weights/tensor.js';
 import { UsageError, type Command } from './args.js';
 import { checkpointClasses } from './grad.js';

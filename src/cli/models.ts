@@ -1,7 +1,7 @@
 /** `tsimm list`, `tsimm info` and `tsimm pull`: the model zoo's names, one model's config and counts, its weights downloaded. */
 import { createModel } from '../model.js';
 import { listModels, resolveModel } from '../models/index.js';
-import { fetchWeights, stderrProgress } from '../weights/hub.js';
+import { fetchWeights, stderrProgress } from '../node/hub.js';
 import { InputError } from '../weights/tensor.js';
 import { int, str, UsageError, type Command } from './args.js';
 import { json, oneName, out, sizeOpt } from './options.js';

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { Rng } from '../train/rng.js';
+import { Rng } from '../util/rng.js';
 import { InputError } from '../weights/tensor.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, findIdxFiles, readIdxPair, type IdxReadOptions, type IdxSplit } from './idx.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './preprocess.js';

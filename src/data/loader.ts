@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../runtime/spawn.js';
 import { InputError } from '../weights/tensor.js';
-import { Rng } from '../train/rng.js';
+import { Rng } from '../util/rng.js';
 import { decodeSampleOf, mixSeed, sampleName, type DecodeOptions, type GrayImages, type Skipped, type TrainDataset, type TrainSample } from './datasets.js';
 import type { PreprocessConfig } from './preprocess.js';
 import type { RgbImage } from './resize.js';

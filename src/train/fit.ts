@@ -23,7 +23,7 @@ import { Ema } from './ema.js';
 import { TrainError } from './engine.js';
 import { mixBatch, type MixupOptions } from './mixup.js';
 import { deriveRng } from '../data/augment.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { lrAt, type ScheduleOptions } from './scheduler.js';
 import type { TrainerOptions } from './trainer.js';
 

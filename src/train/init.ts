@@ -12,7 +12,7 @@
 import type { Graph } from '../ir/graph.js';
 import type { WeightMap } from '../onnx/export.js';
 import { seedOf } from '../weights/init.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 /** The last BatchNorm weight of each residual block (zero_init_last). */
 function lastBlockNorms(graph: Graph): Set<string> {

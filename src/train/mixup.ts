@@ -3,7 +3,7 @@
  * a cutmix box whose area corrects λ; the partner of sample i is sample N−1−i (the flipped batch); targets become
  * λ·onehot(y) + (1 − λ)·onehot(flip(y)), with label smoothing folded in (off = ε/C, on = 1 − ε + off).
  */
-import type { Rng } from './rng.js';
+import type { Rng } from '../util/rng.js';
 
 export interface MixupOptions {
   mixupAlpha?: number;

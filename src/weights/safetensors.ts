@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { writeChunksAtomic } from '../onnx/export.js';
-import { readAt } from './fileio.js';
+import { readAt } from '../node/fileio.js';
 import { InputError, type HostTensor } from './tensor.js';
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };

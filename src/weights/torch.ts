@@ -4,7 +4,7 @@
  * storages). Tensors are gathered by shape/stride/offset into contiguous float32; fp16/bf16/f64 widen.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { readAt } from './fileio.js';
+import { readAt } from '../node/fileio.js';
 import { decodeFloat } from './safetensors.js';
 import { PickleStream, storageFromPid, unpickleTorch, type StorageRef, type TensorRef } from './pickle.js';
 import { InputError, type HostTensor } from './tensor.js';

@@ -1,6 +1,6 @@
 /** Positioned file reads in pieces (Node 20 refuses single reads over 2 GiB). */
 import { readSync } from 'node:fs';
-import { InputError } from './tensor.js';
+import { InputError } from '../weights/tensor.js';
 
 export function readAt(fd: number, position: number, length: number): Uint8Array {
   const buf = new Uint8Array(length);

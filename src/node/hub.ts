@@ -16,7 +16,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSy
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { WeightSource } from '../models/types.js';
-import { InputError } from './tensor.js';
+import { InputError } from '../weights/tensor.js';
 
 export interface Progress {
   file: string;

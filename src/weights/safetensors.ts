@@ -1,11 +1,10 @@
 /**
  * safetensors reader/writer: 8-byte little-endian header length, JSON header, raw little-endian data.
- * Reads are positioned (no whole-file buffer, so files over 2 GiB work); F32, F16 and BF16 widen to float32.
- * The header is validated against the file size before any tensor is read.
+ * Reads are positioned through a `ByteSource` (Node: a file, so files over 2 GiB work; the page: bytes); F32,
+ * F16 and BF16 widen to float32. The header is validated against the size before any tensor is read. The
+ * path-taking functions (readSafetensorsIndex, loadSafetensors, saveSafetensors) are in src/node/safetensors.ts.
  */
-import { closeSync, fstatSync, openSync } from 'node:fs';
-import { writeChunksAtomic } from '../onnx/export.js';
-import { readAt } from '../node/fileio.js';
+import type { ByteSource } from './source.js';
 import { InputError, type HostTensor } from './tensor.js';
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -25,16 +24,16 @@ export interface SafetensorsIndex {
   metadata: Record<string, string>;
 }
 
-export function readSafetensorsIndex(path: string): SafetensorsIndex {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
+export function safetensorsIndex(src: ByteSource): SafetensorsIndex {
+  const path = src.name;
+  {
+    const size = src.size;
     const bad = (why: string) => new InputError(`${path} is not a valid safetensors file: ${why}; re-download or re-export it`);
     if (size < 8) throw bad(`only ${size} bytes`);
-    const lenBuf = readAt(fd, 0, 8);
+    const lenBuf = src.read(0, 8);
     const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
     if (headerLen > size - 8 || headerLen > MAX_HEADER) throw bad(`header length ${headerLen} exceeds the file (${size} bytes)`);
-    const headerBuf = readAt(fd, 8, headerLen);
+    const headerBuf = src.read(8, headerLen);
     let header: Record<string, unknown>;
     try {
       header = JSON.parse(new TextDecoder().decode(headerBuf)) as Record<string, unknown>;
@@ -64,8 +63,6 @@ export function readSafetensorsIndex(path: string): SafetensorsIndex {
       tensors.set(name, { dtype: String(e.dtype), shape: e.shape as number[], begin: begin!, end: end! });
     }
     return { path, dataStart, tensors, metadata };
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -121,25 +118,20 @@ export function halfToFloat(h: number): number {
 }
 
 /** Load float tensors (integer ones such as `num_batches_tracked` are skipped). */
-export function loadSafetensors(path: string, filter?: (name: string) => boolean): Map<string, HostTensor> {
-  const index = readSafetensorsIndex(path);
+export function decodeSafetensors(src: ByteSource, filter?: (name: string) => boolean): Map<string, HostTensor> {
+  const index = safetensorsIndex(src);
   const out = new Map<string, HostTensor>();
-  const fd = openSync(path, 'r');
-  try {
-    for (const [name, e] of index.tensors) {
-      if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) continue;
-      if (filter && !filter(name)) continue;
-      const raw = readAt(fd, index.dataStart + e.begin, e.end - e.begin);
-      out.set(name, { shape: e.shape, data: decodeFloat(e.dtype, raw, name, true) });
-    }
-  } finally {
-    closeSync(fd);
+  for (const [name, e] of index.tensors) {
+    if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) continue;
+    if (filter && !filter(name)) continue;
+    const raw = src.read(index.dataStart + e.begin, e.end - e.begin);
+    out.set(name, { shape: e.shape, data: decodeFloat(e.dtype, raw, name, true) });
   }
   return out;
 }
 
-/** Write float32 tensors (sorted by name, as the reference writer does) through a temp file and a rename. */
-export function saveSafetensors(path: string, tensors: Map<string, HostTensor>, metadata?: Record<string, string>): void {
+/** float32 tensors as a safetensors file's chunks (sorted by name, as the reference writer does). */
+export function encodeSafetensors(tensors: Map<string, HostTensor>, metadata?: Record<string, string>): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata) header['__metadata__'] = metadata;
   let offset = 0;
@@ -162,5 +154,5 @@ export function saveSafetensors(path: string, tensors: Map<string, HostTensor>, 
     const d = tensors.get(name)!.data;
     chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
-  writeChunksAtomic(path, chunks);
+  return chunks;
 }

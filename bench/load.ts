@@ -15,7 +15,7 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../src/model.js';
 import { runSession, sessionOptions } from '../src/runtime/session.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 
 const peakMB = () => process.resourceUsage().maxRSS / 1024;
 

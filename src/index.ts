@@ -4,10 +4,11 @@ export { allEntries, closestNames, listModels, resolveModel, UnknownModelError }
 export type { BuildOptions, ModelEntry, PretrainedCfg, WeightSource } from './models/types.js';
 export { countGraph, paddleModelStat, type Counts, type LayerCount } from './ir/count.js';
 export { Graph, ShapeError, type Shape } from './ir/graph.js';
-export { buildOnnx, writeOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
+export { buildOnnx, type ExportOptions, type WeightMap } from './onnx/export.js';
+export { writeOnnx } from './node/files.js';
 export { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
-export { loadSafetensors, saveSafetensors, readSafetensorsIndex } from './weights/safetensors.js';
-export { readNpy, writeNpy } from './weights/npy.js';
+export { loadSafetensors, saveSafetensors, readSafetensorsIndex } from './node/safetensors.js';
+export { readNpy, writeNpy } from './node/npy.js';
 export { InputError, type HostTensor } from './weights/tensor.js';
 export { verifySeeds, loadSeeds, formatVerify } from './tasks/verify.js';
 export { classify, type ClassifyOptions, type ImageResult, type Prediction } from './tasks/classify.js';
@@ -16,7 +17,7 @@ export { decodeImage, preprocessImage, resolvePreprocess, type PreprocessConfig,
 export { calibrate, int8Onnx, checkInt8 } from './tasks/quantize.js';
 export { benchModel, machineInfo, type BenchRow } from './tasks/bench.js';
 export { fetchWeights, hubFile, urlFile } from './node/hub.js';
-export { readCheckpoint } from './weights/checkpoint.js';
+export { readCheckpoint } from './node/checkpoint.js';
 export type { FeatureInfo } from './model.js';
 export { Trainer, trainGraphFor, trainablePlan, type TrainerOptions, type DistillOptions, type TrainStep } from './train/trainer.js';
 export { TrainEngine, TrainError, type EngineOptions, type ForwardBackward, type StepResult, type TrainSpec, type Targets } from './train/engine.js';

@@ -10,7 +10,7 @@ import { Calibrator, poolsAsDepthwise, quantizedTensors, uint8Params } from '../
 import { buildOnnx, concatChunks, lowerGraph, type Initializer } from '../src/onnx/export.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { calibrate, checkInt8, int8Onnx } from '../src/tasks/quantize.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { fixtureInput, loadFixture, NO_SHARED } from './helpers/fixtures.js';
 

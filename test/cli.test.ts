@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
 import { createSession, runSession } from '../src/runtime/session.js';
-import { readNpy, writeNpy } from '../src/weights/npy.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { readNpy, writeNpy } from '../src/node/npy.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import type { HostTensor } from '../src/weights/tensor.js';
 import { runCli } from './helpers/cli.js';
 

@@ -15,7 +15,7 @@ import { timmInit } from '../src/train/init.js';
 import { cutmixBox, mixBatch, mixupTargets } from '../src/train/mixup.js';
 import { Rng } from '../src/util/rng.js';
 import { lrAt } from '../src/train/scheduler.js';
-import { loadSafetensors } from '../src/weights/safetensors.js';
+import { loadSafetensors } from '../src/node/safetensors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tsimm-fit-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

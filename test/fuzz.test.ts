@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fuzzTarget, mutate, TARGETS } from './helpers/fuzz.js';
 import { parseNpy } from '../src/weights/npy.js';
-import { loadSafetensors } from '../src/weights/safetensors.js';
+import { loadSafetensors } from '../src/node/safetensors.js';
 import { InputError } from '../src/weights/tensor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-fuzz-'));

@@ -11,8 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { createModel } from '../src/model.js';
 import { classify } from '../src/tasks/classify.js';
-import { readNpy, writeNpy } from '../src/weights/npy.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { readNpy, writeNpy } from '../src/node/npy.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
 
@@ -334,7 +334,8 @@ describe('10. install weight', () => {
 
 describe('memory: folded weights stream to the session file', () => {
   it('folded conv weights are computed on read, and the streamed .data file equals the in-memory encoding', async () => {
-    const { buildOnnx, concatChunks, lowerGraph, writeOnnx } = await import('../src/onnx/export.js');
+    const { buildOnnx, concatChunks, lowerGraph } = await import('../src/onnx/export.js');
+    const { writeOnnx } = await import('../src/node/files.js');
     const m = createModel('resnet18', { inputSize: 32 }).initWeights(4);
     const lazy = lowerGraph(m.graph, m.weights!, true).initializers.filter((i) => i.lazy);
     assert.ok(lazy.length >= 20, 'every folded conv weight and bias');

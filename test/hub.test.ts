@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
 import { hubFile, urlFile } from '../src/node/hub.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import { InputError } from '../src/weights/tensor.js';
 import { runCli } from './helpers/cli.js';
 import { sha256, startServer, type TestServer } from './helpers/server.js';
@@ -115,7 +115,7 @@ describe('pretrained models end to end', () => {
     const pull = cli('pull', 'resnet18');
     assert.equal(pull.code, 0, pull.stderr);
     assert.match(pull.stdout.trim(), /models--timm--resnet18\.a1_in1k\/snapshots\/.*\/model\.safetensors$/);
-    const { writeNpy } = await import('../src/weights/npy.js');
+    const { writeNpy } = await import('../src/node/npy.js');
     writeNpy(join(root, 'x.npy'), { shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.1) });
     const offline = cli('infer', 'resnet18', '--input', 'x.npy', '--output', 'y.npy');
     assert.equal(offline.code, 0, offline.stderr);

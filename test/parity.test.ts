@@ -20,7 +20,7 @@ describeOrSkip('fixture weights v1 helper', NO_SHARED, () => {
     const u = uniform('conv1.weight', 2, 0);
     assert.equal(u[0], 0.2464715822134167);
     assert.equal(u[1], 0.4017355826217681);
-    const { readNpy } = await import('../src/weights/npy.js');
+    const { readNpy } = await import('../src/node/npy.js');
     const { join } = await import('node:path');
     const { FIXTURES } = await import('./helpers/fixtures.js');
     const ref = readNpy(join(FIXTURES, 'resnet18', 'input.npy'));

@@ -12,7 +12,7 @@ import sharp, { type Sharp } from 'sharp';
 import { decodeImage, normalize, preprocessImage, resolvePreprocess, transformImage, type PreprocessConfig } from '../src/data/preprocess.js';
 import { resizeCv2Linear, resizePil } from '../src/data/resize.js';
 import { resolveModel } from '../src/models/index.js';
-import { readNpy } from '../src/weights/npy.js';
+import { readNpy } from '../src/node/npy.js';
 import { InputError } from '../src/weights/tensor.js';
 import { NO_SHARED, SHARED } from './helpers/fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';

@@ -12,8 +12,8 @@ import { imagenetClasses } from '../src/data/labels.js';
 import { preprocessImage, resolvePreprocess } from '../src/data/preprocess.js';
 import { createModel } from '../src/model.js';
 import { classify } from '../src/tasks/classify.js';
-import { readNpy } from '../src/weights/npy.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { readNpy } from '../src/node/npy.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-tasks-'));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { fashionMnistDir } from '../src/data/idx.js';
-import { loadSafetensors } from '../src/weights/safetensors.js';
+import { loadSafetensors } from '../src/node/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
 

@@ -14,7 +14,7 @@ import { serve } from '../src/cli/serve.js';
 import { fashionMnistDir } from '../src/data/idx.js';
 import { createModel } from '../src/model.js';
 import { preferredBatchSizes, tritonConfig, tritonLabels } from '../src/tasks/triton.js';
-import { saveSafetensors } from '../src/weights/safetensors.js';
+import { saveSafetensors } from '../src/node/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
 

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createModel } from '../src/model.js';
-import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/weights/npy.js';
-import { halfToFloat, loadSafetensors, readSafetensorsIndex, saveSafetensors } from '../src/weights/safetensors.js';
+import { encodeNpy, parseNpy } from '../src/weights/npy.js';
+import { readNpy, writeNpy } from '../src/node/npy.js';
+import { halfToFloat } from '../src/weights/safetensors.js';
+import { loadSafetensors, readSafetensorsIndex, saveSafetensors } from '../src/node/safetensors.js';
 import { InputError, type HostTensor } from '../src/weights/tensor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-weights-'));

@@ -1,6 +1,6 @@
 /** `tsimm convert`: a checkpoint of any supported format and key scheme rewritten as timm-keyed float32 safetensors. */
 import { createModel } from '../model.js';
-import { saveSafetensors } from '../weights/safetensors.js';
+import { saveSafetensors } from '../node/safetensors.js';
 import { required, str, UsageError, type Command, type Values } from './args.js';
 import { keyScheme, SCHEMES } from './model-args.js';
 import { checkInputFile, checkOutputFile } from './paths.js';

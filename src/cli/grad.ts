@@ -5,10 +5,10 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createModel } from '../model.js';
-import { detectFormat, readCheckpointFor } from '../weights/checkpoint.js';
+import { detectFormat, readCheckpointFor } from '../node/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
-import { readNpy, writeNpy } from '../weights/npy.js';
-import { readSafetensorsIndex, saveSafetensors } from '../weights/safetensors.js';
+import { readNpy, writeNpy } from '../node/npy.js';
+import { readSafetensorsIndex, saveSafetensors } from '../node/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { int, numbers, required, str, UsageError, type Command } from './args.js';
 

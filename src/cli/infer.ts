@@ -5,7 +5,7 @@
 import { preprocessImage, resolvePreprocess } from '../data/preprocess.js';
 import { createModel } from '../model.js';
 import { resolveModel } from '../models/index.js';
-import { readNpy, writeNpy } from '../weights/npy.js';
+import { readNpy, writeNpy } from '../node/npy.js';
 import { InputError } from '../weights/tensor.js';
 import { int, log, required, str, UsageError, type Command } from './args.js';
 import { DEVICE_OPTIONS, deviceFrom } from './device.js';

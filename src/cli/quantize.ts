@@ -1,6 +1,6 @@
 /** `tsimm quantize`: a model quantized to int8 (QDQ) on calibration images, optionally checked against fp32. */
 import { createModel } from '../model.js';
-import { writeChunksAtomic } from '../onnx/export.js';
+import { writeChunksAtomic } from '../node/files.js';
 import { createSession } from '../runtime/session.js';
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../tasks/quantize.js';
 import { oneOf, required, str, type Command } from './args.js';

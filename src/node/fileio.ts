@@ -1,5 +1,6 @@
 /** Positioned file reads in pieces (Node 20 refuses single reads over 2 GiB). */
-import { readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { ByteSource } from '../weights/source.js';
 import { InputError } from '../weights/tensor.js';
 
 export function readAt(fd: number, position: number, length: number): Uint8Array {
@@ -11,4 +12,15 @@ export function readAt(fd: number, position: number, length: number): Uint8Array
     done += n;
   }
   return buf;
+}
+
+/** Run `f` on a file as a ByteSource (positioned reads), closing it after. */
+export function withFile<T>(path: string, f: (src: ByteSource) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    return f({ name: path, size, read: (position, length) => readAt(fd, position, length) });
+  } finally {
+    closeSync(fd);
+  }
 }

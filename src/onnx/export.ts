@@ -3,8 +3,6 @@
  * `foldBatchNorm: false` keeps the graph one-to-one with the IR for debugging parity.
  * Initializers go inline below the 2 GB protobuf limit and to an external data file above it.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Graph, Node } from '../ir/graph.js';
 import { Message } from './proto.js';
 
@@ -363,57 +361,9 @@ export function concatChunks(chunks: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
-/** Write `path` through a temp file and a rename: `write` gets the temp file's descriptor; on failure it is removed. */
-function writeFileAtomic(path: string, write: (fd: number) => void): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    write(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Write chunks to `path` through a temp file and a rename, in pieces (Node 20 refuses single writes > 2 GiB). */
-export function writeChunksAtomic(path: string, chunks: Uint8Array[]): void {
-  writeFileAtomic(path, (fd) => {
-    for (const c of chunks) writeAll(fd, c);
-  });
-}
-
 /** Bytes of the graph's float parameters: decides inline vs external data before anything is built. */
 export function needsExternalData(graph: Graph, float16 = false): boolean {
   let n = 0;
   for (const p of graph.params.values()) n += p.shape.reduce((a, b) => a * b, 1);
   return n * (float16 ? 2 : 4) > INLINE_LIMIT;
-}
-
-/** Write `path` (and `path.data` when weights are external). Nothing is left half-written on failure. */
-export function writeOnnx(path: string, graph: Graph, weights: WeightMap, opts: ExportOptions & { external?: boolean } = {}): OnnxModel {
-  const location = opts.external || needsExternalData(graph, opts.float16) ? `${basename(path)}.data` : undefined;
-  if (!location) {
-    const model = buildOnnx(graph, weights, opts);
-    writeChunksAtomic(path, model.chunks);
-    return model;
-  }
-  // External data is streamed to the file as it is encoded: no folded copy of the whole model is ever held.
-  let model!: OnnxModel;
-  writeFileAtomic(`${path}.data`, (fd) => {
-    model = buildOnnx(graph, weights, { ...opts, externalLocation: location, externalSink: (c) => writeAll(fd, c) });
-  });
-  writeChunksAtomic(path, model.chunks);
-  return model;
-}
-
-function writeAll(fd: number, c: Uint8Array): void {
-  let off = 0;
-  while (off < c.byteLength) off += writeSync(fd, c, off, Math.min(c.byteLength - off, 1 << 30));
 }

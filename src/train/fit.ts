@@ -12,12 +12,12 @@
  * function of (seed, epoch, index), so a resumed run draws what an uninterrupted one would.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { writeChunksAtomic } from '../onnx/export.js';
+import { writeChunksAtomic } from '../node/files.js';
 import { join } from 'node:path';
 import { Accuracy } from '../math.js';
 import type { Model } from '../model.js';
 import { runSession, type Session, type SessionOptions } from '../runtime/session.js';
-import { loadSafetensors, saveSafetensors } from '../weights/safetensors.js';
+import { loadSafetensors, saveSafetensors } from '../node/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { Ema } from './ema.js';
 import { TrainError } from './engine.js';

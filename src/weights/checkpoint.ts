@@ -1,33 +1,25 @@
 /**
  * Any supported checkpoint → tensors under our (timm) keys: safetensors, PyTorch zip/legacy, PaddleClas
- * .pdparams. The format is read from the file's first bytes, not its name.
+ * .pdparams. The format is read from the file's first bytes, not its name. Readers take a `ByteSource` (a file
+ * in Node: src/node/checkpoint.ts; bytes in the page).
  */
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Graph } from '../ir/graph.js';
 import type { KeyScheme } from '../models/types.js';
 import { detectScheme, mapKeys } from './keymaps.js';
 import { unpickleNumpy, type NumpyArray } from './pickle.js';
-import { decodeFloat, loadSafetensors } from './safetensors.js';
+import { decodeFloat, decodeSafetensors } from './safetensors.js';
+import type { ByteSource } from './source.js';
 import { InputError, type HostTensor } from './tensor.js';
-import { findStateDict, loadTorch } from './torch.js';
+import { decodeTorch, findStateDict } from './torch.js';
 
 export type CheckpointFormat = 'safetensors' | 'pth' | 'pdparams';
 
-export function detectFormat(path: string): CheckpointFormat {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    throw new InputError(`${path} does not exist`);
-  }
+export function detectFormat(src: ByteSource): CheckpointFormat {
+  const path = src.name;
+  const size = src.size;
   if (size < 8) throw new InputError(`${path} is ${size} bytes: not a checkpoint (truncated download?)`);
-  const fd = openSync(path, 'r');
   const head = new Uint8Array(16);
-  try {
-    readSync(fd, head, 0, 16, 0);
-  } finally {
-    closeSync(fd);
-  }
+  head.set(src.read(0, Math.min(16, size)));
   // safetensors first: its 8-byte header length can start with any byte, 0x80 (a pickle's PROTO) included.
   const headerLen = Number(new DataView(head.buffer).getBigUint64(0, true));
   if (head[8] === 0x7b /* { */ && headerLen < size) return 'safetensors';
@@ -39,10 +31,10 @@ export function detectFormat(path: string): CheckpointFormat {
 
 const NUMPY_FLOATS: Record<string, string> = { '<f4': 'F32', '<f2': 'F16', '<f8': 'F64' };
 
-export function loadPdparams(path: string): Map<string, HostTensor> {
-  const size = statSync(path).size;
-  if (size > 2 ** 31 - 1) throw new InputError(`${path}: .pdparams over 2 GiB are not supported; convert it with paddle to .safetensors`);
-  const obj = unpickleNumpy(new Uint8Array(readFileSync(path)), path);
+export function decodePdparams(src: ByteSource): Map<string, HostTensor> {
+  const path = src.name;
+  if (src.size > 2 ** 31 - 1) throw new InputError(`${path}: .pdparams over 2 GiB are not supported; convert it with paddle to .safetensors`);
+  const obj = unpickleNumpy(src.read(0, src.size), path);
   const sd = obj instanceof Map ? (obj as Map<string, unknown>) : findStateDict(obj, path);
   const out = new Map<string, HostTensor>();
   for (const [name, v] of sd) {
@@ -59,17 +51,16 @@ export function loadPdparams(path: string): Map<string, HostTensor> {
   return out;
 }
 
-/** Tensors of a checkpoint file under its own keys (synchronous, like every loader). */
-export function readCheckpoint(path: string): { format: CheckpointFormat; tensors: Map<string, HostTensor> } {
-  const format = detectFormat(path);
-  if (format === 'safetensors') return { format, tensors: loadSafetensors(path) };
-  if (format === 'pth') return { format, tensors: loadTorch(path) };
-  return { format, tensors: loadPdparams(path) };
+/** Tensors of a checkpoint under its own keys (synchronous, like every loader). */
+export function decodeCheckpoint(src: ByteSource): { format: CheckpointFormat; tensors: Map<string, HostTensor> } {
+  const format = detectFormat(src);
+  if (format === 'safetensors') return { format, tensors: decodeSafetensors(src) };
+  if (format === 'pth') return { format, tensors: decodeTorch(src) };
+  return { format, tensors: decodePdparams(src) };
 }
 
-/** Tensors of a checkpoint under our keys for `graph` (not yet checked: applyWeights does that). */
-export function readCheckpointFor(graph: Graph, path: string, scheme?: KeyScheme): { tensors: Map<string, HostTensor>; unmapped: string[]; scheme: KeyScheme } {
-  const { tensors } = readCheckpoint(path);
+/** Checkpoint tensors (under their own keys) under our keys for `graph` (not yet checked: applyWeights does that). */
+export function mapCheckpointFor(graph: Graph, tensors: Map<string, HostTensor>, scheme?: KeyScheme): { tensors: Map<string, HostTensor>; unmapped: string[]; scheme: KeyScheme } {
   const s = scheme ?? detectScheme([...tensors.keys()]);
   const mapped = mapKeys(tensors, s, graph);
   return { ...mapped, scheme: s };

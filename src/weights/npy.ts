@@ -1,6 +1,4 @@
 /** NumPy .npy v1/v2/v3 for float32 C-order arrays: what `tsimm infer` reads and writes. */
-import { readFileSync } from 'node:fs';
-import { writeChunksAtomic } from '../onnx/export.js';
 import { InputError, type HostTensor } from './tensor.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -59,10 +57,6 @@ function shapeOf(text: string, what = 'input'): number[] {
   return shape;
 }
 
-export function readNpy(path: string): HostTensor {
-  return parseNpy(new Uint8Array(readFileSync(path)), path);
-}
-
 export function encodeNpy(t: HostTensor): Uint8Array[] {
   const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
@@ -75,8 +69,4 @@ export function encodeNpy(t: HostTensor): Uint8Array[] {
   new DataView(head.buffer).setUint16(8, header.length, true);
   head.set(new TextEncoder().encode(header), 10);
   return [head, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)];
-}
-
-export function writeNpy(path: string, t: HostTensor): void {
-  writeChunksAtomic(path, encodeNpy(t));
 }

@@ -3,10 +3,9 @@
  * with positioned reads, so files over 2 GiB work) and the legacy format (pickles in a row, then raw
  * storages). Tensors are gathered by shape/stride/offset into contiguous float32; fp16/bf16/f64 widen.
  */
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { readAt } from '../node/fileio.js';
 import { decodeFloat } from './safetensors.js';
 import { PickleStream, storageFromPid, unpickleTorch, type StorageRef, type TensorRef } from './pickle.js';
+import type { ByteSource } from './source.js';
 import { InputError, type HostTensor } from './tensor.js';
 
 const ELEMENT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -19,11 +18,12 @@ interface Entry {
 }
 
 /** The central directory of a zip file, as name → data location (stored entries only; zip64 too). Synchronous. */
-function zipEntries(path: string, fd: number): Map<string, Entry> {
-  const fileSize = fstatSync(fd).size;
+function zipEntries(src: ByteSource): Map<string, Entry> {
+  const path = src.name;
+  const fileSize = src.size;
   const corrupt = (why: string) => new InputError(`${path} is not a readable zip (${why}); the file may be truncated — download it again`);
   const tailLen = Math.min(fileSize, 0xffff + 22);
-  const tail = readAt(fd, fileSize - tailLen, tailLen);
+  const tail = src.read(fileSize - tailLen, tailLen);
   const tv = new DataView(tail.buffer);
   let eocd = -1;
   for (let i = tailLen - 22; i >= 0; i--) {
@@ -41,14 +41,14 @@ function zipEntries(path: string, fd: number): Map<string, Entry> {
     if (eocd < 20 || tv.getUint32(eocd - 20, true) !== 0x07064b50) throw corrupt('zip64 locator missing');
     const at = Number(tv.getBigUint64(eocd - 12, true));
     if (at + 56 > fileSize) throw corrupt('zip64 record points outside the file');
-    const z = new DataView(readAt(fd, at, 56).buffer);
+    const z = new DataView(src.read(at, 56).buffer);
     if (z.getUint32(0, true) !== 0x06064b50) throw corrupt('bad zip64 end of central directory');
     count = Number(z.getBigUint64(32, true));
     cdSize = Number(z.getBigUint64(40, true));
     cdOffset = Number(z.getBigUint64(48, true));
   }
   if (cdOffset + cdSize > fileSize || count * 46 > cdSize) throw corrupt('central directory outside the file');
-  const cd = readAt(fd, cdOffset, cdSize);
+  const cd = src.read(cdOffset, cdSize);
   const v = new DataView(cd.buffer);
   const entries = new Map<string, Entry>();
   const decoder = new TextDecoder();
@@ -84,7 +84,7 @@ function zipEntries(path: string, fd: number): Map<string, Entry> {
     p += 46 + nameLen + extraLen + commentLen;
     if (method !== 0) throw new InputError(`${path}: entry ${name} is compressed; torch.save writes stored entries — re-save the checkpoint with torch.save`);
     if (local + 30 > fileSize) throw new InputError(`${path}: entry ${name} points outside the file; the zip is corrupt or truncated`);
-    const header = new DataView(readAt(fd, local, 30).buffer);
+    const header = new DataView(src.read(local, 30).buffer);
     if (header.getUint32(0, true) !== 0x04034b50) throw new InputError(`${path}: entry ${name} has no local header; the zip is corrupt`);
     const offset = local + 30 + header.getUint16(26, true) + header.getUint16(28, true);
     if (offset + size > fileSize) throw new InputError(`${path}: entry ${name} points outside the file; the zip is corrupt or truncated`);
@@ -164,35 +164,34 @@ const ZIP_MAGIC = 0x04034b50;
 /** The legacy format starts with pickle(0x1950a86a20f9469cfc6c, a 10-byte LONG1), which pickleparser cannot hold. */
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
 
-export function loadTorch(path: string): Map<string, HostTensor> {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
+export function decodeTorch(src: ByteSource): Map<string, HostTensor> {
+  const path = src.name;
+  {
+    const size = src.size;
     if (size < 16) throw new InputError(`${path} is ${size} bytes: not a PyTorch checkpoint (truncated download?)`);
-    const head = readAt(fd, 0, 15);
+    const head = src.read(0, 15);
     if (new DataView(head.buffer).getUint32(0, true) === ZIP_MAGIC) {
-      const entries = zipEntries(path, fd);
+      const entries = zipEntries(src);
       const pkl = [...entries.keys()].find((k) => k === 'data.pkl' || k.endsWith('/data.pkl'));
       if (!pkl) throw new InputError(`${path} is a zip without data.pkl: not a torch.save checkpoint`);
       const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
       const e = entries.get(pkl)!;
-      const obj = unpickleTorch(readAt(fd, e.offset, e.size), path);
+      const obj = unpickleTorch(src.read(e.offset, e.size), path);
       return collect(findStateDict(obj, path), (s) => {
         const entry = entries.get(`${prefix}data/${s.key}`);
         if (!entry) throw new InputError(`${path}: storage ${s.key} is missing from the archive; the file is truncated or corrupt`);
-        return readAt(fd, entry.offset, entry.size);
+        return src.read(entry.offset, entry.size);
       }, path);
     }
-    if (LEGACY_MAGIC.every((b, i) => head[i] === b)) return loadLegacy(path, size);
+    if (LEGACY_MAGIC.every((b, i) => head[i] === b)) return loadLegacy(src);
     throw new InputError(`${path} is neither a torch zip nor a legacy torch file (first bytes ${[...head.slice(0, 4)].map((b) => b.toString(16)).join(' ')})`);
-  } finally {
-    closeSync(fd);
   }
 }
 
-function loadLegacy(path: string, size: number): Map<string, HostTensor> {
-  if (size > 2 ** 31 - 1) throw new InputError(`${path}: legacy-format checkpoints over 2 GiB are not supported; re-save it with torch.save (zip format)`);
-  const bytes = new Uint8Array(readFileSync(path));
+function loadLegacy(src: ByteSource): Map<string, HostTensor> {
+  const path = src.name;
+  if (src.size > 2 ** 31 - 1) throw new InputError(`${path}: legacy-format checkpoints over 2 GiB are not supported; re-save it with torch.save (zip format)`);
+  const bytes = src.read(0, src.size);
   const stream = new PickleStream(bytes, path);
   stream.skip(LEGACY_MAGIC.length);
   const protocol = stream.next();

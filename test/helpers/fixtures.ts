@@ -5,8 +5,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readNpy } from '../../src/weights/npy.js';
-import { loadSafetensors } from '../../src/weights/safetensors.js';
+import { readNpy } from '../../src/node/npy.js';
+import { loadSafetensors } from '../../src/node/safetensors.js';
 import type { HostTensor } from '../../src/weights/tensor.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../../src/weights/tensor.js';
-import { loadSafetensors } from '../../src/weights/safetensors.js';
+import { loadSafetensors } from '../../src/node/safetensors.js';
 import { fixtureInput, fixtureNames, fixtureTensor, relError, SHARED, uniform } from './fixtures.js';
 
 export const GRAD_FIXTURES = join(SHARED, 'grad-fixtures');

@@ -1,7 +1,8 @@
 /**
- * tsimm in the browser: the same preprocessing kernels as Node (PIL / OpenCV reproduced bit for bit), and
- * onnxruntime-web sessions (wasm, or WebGPU where the browser has it) on models exported by `tsimm export`.
- * Decode images with the browser (createImageBitmap → canvas → getImageData) and pass the RGBA pixels.
+ * tsimm in the browser. `createModel(name, { pretrained: true })` builds any zoo model in the page, fetches and
+ * caches its weights from the hub and runs it in a worker the library starts (web/client.ts). Below that, the
+ * building blocks: the same preprocessing kernels as Node (PIL / OpenCV reproduced bit for bit), and
+ * onnxruntime-web sessions (wasm, or WebGPU where the browser has it) on ONNX files exported elsewhere.
  */
 import * as ort from 'onnxruntime-web';
 import { fromRgba, normalize, resolvePreprocess, transformImage, type PreprocessConfig } from '../src/data/transforms.js';
@@ -10,6 +11,11 @@ import type { PretrainedCfg } from '../src/models/types.js';
 
 export { fromRgba, normalize, resolvePreprocess, transformImage };
 export type { PreprocessConfig, PretrainedCfg };
+export { createModel, startWorker, WebModel, type ImageInput, type WebCreateOptions } from './client.js';
+export { cacheInfo, clearCache, weightUrls, type CacheEntry, type Progress } from './hub.js';
+export { TsimmError, type ErrorCode } from './errors.js';
+export type { ModelInfo, Prediction } from './protocol.js';
+export { listModels, closestNames } from '../src/models/index.js';
 export { loadTrainer, TrainEngine, TrainError, type BundleSpec, type EngineOptions, type StepResult, type Targets, type WebTrainerOptions } from './train.js';
 
 /** RGBA pixels → the normalized float32 [3, H, W] tensor the model expects. */

@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 /** Fails the build on an import of a Node built-in, naming the file that imports it. */
-const noNodeBuiltins: Plugin = {
+export const noNodeBuiltins: Plugin = {
   name: 'no-node-builtins',
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {

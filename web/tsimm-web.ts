@@ -16,6 +16,7 @@ export { cacheInfo, clearCache, weightUrls, type CacheEntry, type Progress } fro
 export { TsimmError, type ErrorCode } from './errors.js';
 export type { ModelInfo, Prediction } from './protocol.js';
 export { listModels, closestNames } from '../src/models/index.js';
+export { describeModel, type ModelDescription } from './describe.js';
 export { loadTrainer, TrainEngine, TrainError, type BundleSpec, type EngineOptions, type StepResult, type Targets, type WebTrainerOptions } from './train.js';
 
 /** RGBA pixels → the normalized float32 [3, H, W] tensor the model expects. */

@@ -8,12 +8,14 @@ import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { REPO } from './fixtures.js';
 
-export type PageFiles = Map<string, { body: Uint8Array | string; type: string }>;
+export type PageFiles = Map<string, { body: Uint8Array | string; type: string; headers?: Record<string, string>; status?: number }>;
 
-export async function servePages(files: PageFiles): Promise<{ base: string; server: Server }> {
+/** `onRequest` sees every request path (the hub tests count downloads). */
+export async function servePages(files: PageFiles, onRequest?: (path: string) => void): Promise<{ base: string; server: Server }> {
   const ortDir = join(REPO, 'node_modules/onnxruntime-web/dist');
   const server = createServer((req, res) => {
     const path = new URL(req.url!, 'http://x').pathname;
+    onRequest?.(path);
     let f = files.get(path);
     if (!f && path.startsWith('/ort/') && !path.includes('..')) {
       const file = join(ortDir, path.slice(5));
@@ -21,7 +23,7 @@ export async function servePages(files: PageFiles): Promise<{ base: string; serv
     }
     const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
     if (!f) res.writeHead(404, headers).end();
-    else res.writeHead(200, { ...headers, 'content-type': f.type }).end(f.body);
+    else res.writeHead(f.status ?? 200, { ...headers, 'content-type': f.type, ...f.headers }).end(f.body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };

@@ -5,6 +5,7 @@
  */
 import { fromWire, TsimmError, type WireError } from './errors.js';
 import type { Progress } from './hub.js';
+import type { PreprocessConfig } from '../src/data/transforms.js';
 import type { CreateRequest, ImagePayload, ModelInfo, Prediction, Request } from './protocol.js';
 
 export type ImageInput = File | Blob | ArrayBuffer | Uint8Array | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageData | VideoFrame;
@@ -153,6 +154,16 @@ export async function toPayload(img: ImageInput): Promise<{ payload: ImagePayloa
   } catch (e) {
     throw new TsimmError('BAD_IMAGE', `this image cannot be read (${(e as Error).message}); pass a File, Blob, ImageBitmap, <img>, <canvas>, ImageData or VideoFrame`);
   }
+}
+
+/**
+ * One image through a preprocessing config (resolvePreprocess's output: a model's own, or overridden), in the
+ * worker: the resized and cropped uint8 HWC pixels and the normalized [3, H, W] tensor, as Node computes them.
+ */
+export async function preprocessImage(image: ImageInput, config: PreprocessConfig, o: Pick<WebCreateOptions, 'ortUrl' | 'wasmPaths' | 'workerUrl' | 'threads'> = {}): Promise<{ pixels: Uint8Array; width: number; height: number; tensor: Float32Array }> {
+  const client = await startWorker(o);
+  const { payload, transfer } = await toPayload(image);
+  return client.call('preprocessWith', { config, image: payload }, transfer);
 }
 
 export class WebModel {

@@ -135,6 +135,11 @@ export async function fetchFile(url: string, o: FetchFileOptions = {}): Promise<
   return bytes;
 }
 
+/** Drop one cached file (a download that verified but did not parse as a checkpoint). */
+export async function forgetFile(url: string): Promise<void> {
+  if (typeof caches !== 'undefined') await (await caches.open(CACHE_NAME)).delete(url);
+}
+
 export interface CacheEntry {
   url: string;
   bytes: number;

@@ -47,6 +47,7 @@ export type Request =
   | R<'init', { ortUrl: string; wasmPaths?: string; threads?: number }>
   | R<'create', CreateRequest>
   | R<'preprocess', { handle: number; image: ImagePayload }>
+  | R<'preprocessWith', { config: PreprocessConfig; image: ImagePayload }>
   | R<'classify', { handle: number; image: ImagePayload; topk: number }>
   | R<'features', { handle: number; image: ImagePayload }>
   | R<'run', { handle: number; data: Float32Array; shape: number[] }>

@@ -13,7 +13,7 @@ import { buildOnnx, concatChunks } from '../src/onnx/export.js';
 import { decodeCheckpoint, mapCheckpointFor } from '../src/weights/checkpoint.js';
 import { bytesSource } from '../src/weights/source.js';
 import { TsimmError, toWire } from './errors.js';
-import { fetchFile, weightUrls } from './hub.js';
+import { fetchFile, forgetFile, weightUrls } from './hub.js';
 import { imagenetLabels } from './labels.js';
 import { buildModel, fitCheckpoint, type BuiltModel } from './core-model.js';
 import type { CreateRequest, ImagePayload, ModelInfo, Request } from './protocol.js';
@@ -79,7 +79,12 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
       }
     }
     const bytes = await fetchFile(urls.weights, { onProgress, offline: a.offline });
-    built.weights = fitCheckpoint(built, readCheckpoint(bytes, urls.weights, urls.scheme), urls.weights);
+    try {
+      built.weights = fitCheckpoint(built, readCheckpoint(bytes, urls.weights, urls.scheme), urls.weights);
+    } catch (e) {
+      await forgetFile(urls.weights); // verified as sent, but not a checkpoint of this model: keep none of it
+      throw e;
+    }
   } else {
     built.initRandom(a.seed ?? 0);
     notes.push('random weights (pass pretrained: true or weights)');
@@ -186,6 +191,12 @@ async function handle(req: Request): Promise<{ result: unknown; transfer?: Trans
     case 'preprocess': {
       const x = await preprocess(get(req.args.handle), req.args.image);
       return { result: x, transfer: [x.buffer] };
+    }
+    case 'preprocessWith': {
+      const c = req.args.config;
+      const pixels = transformImage(await decode(req.args.image, c.exifRotate), c);
+      const tensor = normalize(pixels, c);
+      return { result: { pixels: pixels.data, width: pixels.width, height: pixels.height, tensor }, transfer: [pixels.data.buffer, tensor.buffer] };
     }
     case 'classify': {
       const m = get(req.args.handle);

@@ -3,6 +3,7 @@
  * one input size, and its weights. Checkpoints are fitted by timm's rule (as Node's Model.loadCheckpoint): a
  * classifier of another width is freshly initialised, one that fits (a fine-tuned checkpoint) loads.
  */
+import { countGraph } from '../src/ir/count.js';
 import type { Graph } from '../src/ir/graph.js';
 import { ShapeError } from '../src/ir/graph.js';
 import { resolveModel } from '../src/models/index.js';
@@ -25,6 +26,7 @@ export interface BuiltModel {
   preprocess: PreprocessConfig;
   initRandom(seed: number): void;
   metadata(): Record<string, string>;
+  /** Learnable parameters (timm's count: BatchNorm running statistics excluded). */
   paramCount(): number;
   stateDict(): Map<string, HostTensor>;
 }
@@ -53,7 +55,7 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
       m.weights = initWeights(graph, seed);
     },
     metadata: () => ({ 'tsimm.model': entry.name, 'tsimm.pretrained_cfg': JSON.stringify({ ...cfg, numClasses }) }),
-    paramCount: () => graph.paramList().reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0),
+    paramCount: () => countGraph(graph).params,
     stateDict() {
       if (!m.weights) throw new TsimmError('NO_WEIGHTS', `${entry.name} has no weights`);
       return new Map(graph.paramList().map((p) => [p.name, { shape: p.shape, data: m.weights!.get(p.name)! }]));

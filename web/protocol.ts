@@ -19,6 +19,7 @@ export interface CreateRequest {
   weightsName?: string;
   offline?: boolean;
   seed?: number;
+  classNames?: string[];
 }
 
 export interface ModelInfo {
@@ -54,5 +55,5 @@ export type Request =
   | R<'dispose', { handle: number }>
   | R<'trainer', { handle: number; options: Record<string, unknown> }>
   | R<'trainStep', { trainer: number; data: Float32Array; shape: number[]; labels: number[] }>
-  | R<'trainPreprocess', { handle: number; images: ImagePayload[]; train: boolean; seed?: number; epoch?: number }>
+  | R<'trainPreprocess', { handle: number; images: ImagePayload[]; train: boolean; seed?: number; epoch?: number; offset?: number; augment?: Record<string, unknown> }>
   | R<'save', { handle: number; what: 'safetensors' | 'onnx' | 'config' }>;

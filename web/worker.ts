@@ -15,17 +15,14 @@ import { bytesSource } from '../src/weights/source.js';
 import { TsimmError, toWire } from './errors.js';
 import { fetchFile, forgetFile, weightUrls } from './hub.js';
 import { imagenetLabels } from './labels.js';
-import { buildModel, fitCheckpoint, type BuiltModel } from './core-model.js';
+import { buildModel, fitCheckpoint } from './core-model.js';
 import type { CreateRequest, ImagePayload, ModelInfo, Request } from './protocol.js';
-import { webTrainer, type WebTrainerHandle } from './train-worker.js';
+import { webTrainer, type LoadedModel, type WebTrainerHandle } from './train-worker.js';
 
 let ort: typeof Ort | undefined;
 
-interface Loaded {
-  m: BuiltModel;
+interface Loaded extends LoadedModel {
   session: Ort.InferenceSession;
-  labels: string[];
-  info: ModelInfo;
 }
 
 const models = new Map<number, Loaded>();
@@ -110,7 +107,8 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
     session = await o.InferenceSession.create(onnxFor('fp32'), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   }
   const names = Array.isArray(config?.['label_names']) ? (config!['label_names'] as string[]) : undefined;
-  const labels = names && names.length === built.numClasses ? names : built.numClasses === 1000 ? imagenetLabels() : Array.from({ length: built.numClasses }, (_, i) => `class ${i}`);
+  if (a.classNames && a.classNames.length !== built.numClasses) throw new TsimmError('BAD_INPUT', `${a.classNames.length} class names for ${built.numClasses} classes; give one name per class (numClasses)`);
+  const labels = a.classNames ?? (names && names.length === built.numClasses ? names : built.numClasses === 1000 ? imagenetLabels() : Array.from({ length: built.numClasses }, (_, i) => `class ${i}`));
   const handle = nextHandle++;
   const info: ModelInfo = {
     handle,
@@ -178,6 +176,13 @@ async function runSession(m: Loaded, data: Float32Array, shape: number[]): Promi
   if (shape.length !== 4 || shape[1] !== c || shape[2] !== h || shape[3] !== w || data.length !== shape.reduce((x, y) => x * y, 1)) {
     throw new TsimmError('BAD_INPUT', `${m.info.name} expects float32 data of shape [N, ${c}, ${h}, ${w}], got [${shape.join(', ')}] with ${data.length} values; resize the input or create the model with that inputSize`);
   }
+  if (m.dirty) {
+    // Trained since the session was made: a fresh session on the current weights (same device and precision).
+    const o2 = buildOnnx(m.m.graph, m.m.weights!, { float16: m.info.precision === 'fp16', metadata: m.m.metadata() });
+    await m.session.release();
+    m.session = await o.InferenceSession.create(concatChunks(o2.chunks, o2.byteLength), { executionProviders: [m.info.device], graphOptimizationLevel: 'all' });
+    m.dirty = false;
+  }
   const out = await m.session.run({ [m.session.inputNames[0]!]: new o.Tensor('float32', data, shape) });
   return { logits: out['logits']!.data as Float32Array, features: out['features']!.data as Float32Array };
 }
@@ -221,7 +226,7 @@ async function handle(req: Request): Promise<{ result: unknown; transfer?: Trans
       return { result: true };
     }
     default:
-      return webTrainer(req, { get, needOrt, preprocess, decode, trainers, post });
+      return webTrainer(req, { get, needOrt, decode, trainers });
   }
 }
 

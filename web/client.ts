@@ -28,6 +28,8 @@ export interface WebCreateOptions {
   offline?: boolean;
   /** Seed of the random weights when neither pretrained nor weights is given. */
   seed?: number;
+  /** Names of the classes (one per class): what classify returns and config.json records. */
+  classNames?: string[];
   /** Where onnxruntime-web's ESM file is (default: what the page's import map or bundler resolves). */
   ortUrl?: string;
   /** Where onnxruntime-web's .wasm files are (default: next to its ESM file). */
@@ -207,8 +209,61 @@ export class WebModel {
     return this.client.call('run', { handle: this.info.handle, data, shape: input.shape }, [data.buffer]);
   }
 
+  /**
+   * A batch for training or evaluation, preprocessed in the worker: with `train`, timm's train transform (random
+   * resized crop, flip, RandAugment or colour jitter, erasing; options as Node's `trainTransform`) with each
+   * sample's randomness drawn from (seed, epoch, offset + index); without, the model's eval preprocessing.
+   */
+  async preprocessBatch(images: ImageInput[], o: { train?: boolean; seed?: number; epoch?: number; offset?: number; augment?: Record<string, unknown> } = {}): Promise<{ data: Float32Array; shape: number[] }> {
+    const payloads = await Promise.all(images.map(toPayload));
+    return this.client.call(
+      'trainPreprocess',
+      { handle: this.info.handle, images: payloads.map((p) => p.payload), train: o.train ?? false, seed: o.seed, epoch: o.epoch, offset: o.offset, augment: o.augment },
+      payloads.flatMap((p) => p.transfer),
+    );
+  }
+
+  /**
+   * A trainer on this model's weights (in the worker), with Node's options: optimizer ('sgd' | 'adamw'), lr,
+   * weightDecay, freeze / trainOnly module prefixes, batchNorm, labelSmoothing, clipGrad, accumulate. After
+   * steps, classify/run/features use the trained weights.
+   */
+  async trainer(options: Record<string, unknown> = {}): Promise<WebTrainer> {
+    const r = await this.client.call<{ trainer: number; trainable: number }>('trainer', { handle: this.info.handle, options });
+    return new WebTrainer(this.client, r.trainer, r.trainable);
+  }
+
+  /** The weights as timm-keyed float32 safetensors (loads in `tsimm predict --weights` and in timm). */
+  saveSafetensors(): Promise<Uint8Array> {
+    return this.client.call('save', { handle: this.info.handle, what: 'safetensors' });
+  }
+
+  /** config.json for those weights: architecture, classes and preprocessing (tsimm's and timm's fields). */
+  saveConfig(): Promise<string> {
+    return this.client.call('save', { handle: this.info.handle, what: 'config' });
+  }
+
+  /** The model as an ONNX file (logits and features outputs). */
+  saveOnnx(): Promise<Uint8Array> {
+    return this.client.call('save', { handle: this.info.handle, what: 'onnx' });
+  }
+
   async dispose(): Promise<void> {
     await this.client.call('dispose', { handle: this.info.handle });
+  }
+}
+
+export class WebTrainer {
+  constructor(
+    readonly client: WorkerClient,
+    readonly id: number,
+    /** How many parameter tensors train (the rest are frozen). */
+    readonly trainable: number,
+  ) {}
+
+  /** One optimizer step on a preprocessed batch and its class indices. The batch's data is transferred. */
+  step(batch: { data: Float32Array; shape: number[] }, labels: ArrayLike<number>): Promise<{ loss: number; lr: number; updated: boolean; logits: Float32Array }> {
+    return this.client.call('trainStep', { trainer: this.id, data: batch.data, shape: batch.shape, labels: Array.from(labels) }, [batch.data.buffer]);
   }
 }
 
@@ -237,6 +292,7 @@ export async function createModel(name: string, o: WebCreateOptions = {}): Promi
     weightsName,
     offline: o.offline,
     seed: o.seed,
+    classNames: o.classNames,
   };
   const info = await client.call<ModelInfo>('create', req, weights ? [weights] : [], o.onProgress);
   return new WebModel(client, info);

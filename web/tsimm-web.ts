@@ -11,7 +11,7 @@ import type { PretrainedCfg } from '../src/models/types.js';
 
 export { fromRgba, normalize, resolvePreprocess, transformImage };
 export type { PreprocessConfig, PretrainedCfg };
-export { createModel, preprocessImage, startWorker, WebModel, type ImageInput, type WebCreateOptions } from './client.js';
+export { createModel, preprocessImage, startWorker, WebModel, WebTrainer, type ImageInput, type WebCreateOptions } from './client.js';
 export { cacheInfo, clearCache, weightUrls, type CacheEntry, type Progress } from './hub.js';
 export { TsimmError, type ErrorCode } from './errors.js';
 export type { ModelInfo, Prediction } from './protocol.js';

@@ -26,44 +26,42 @@ export interface SafetensorsIndex {
 
 export function safetensorsIndex(src: ByteSource): SafetensorsIndex {
   const path = src.name;
-  {
-    const size = src.size;
-    const bad = (why: string) => new InputError(`${path} is not a valid safetensors file: ${why}; re-download or re-export it`);
-    if (size < 8) throw bad(`only ${size} bytes`);
-    const lenBuf = src.read(0, 8);
-    const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
-    if (headerLen > size - 8 || headerLen > MAX_HEADER) throw bad(`header length ${headerLen} exceeds the file (${size} bytes)`);
-    const headerBuf = src.read(8, headerLen);
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(new TextDecoder().decode(headerBuf)) as Record<string, unknown>;
-    } catch {
-      throw bad('header is not JSON');
-    }
-    const dataStart = 8 + headerLen;
-    const dataSize = size - dataStart;
-    const tensors = new Map<string, SafetensorsEntry>();
-    let metadata: Record<string, string> = {};
-    for (const [name, v] of Object.entries(header)) {
-      if (name === '__metadata__') {
-        metadata = (v ?? {}) as Record<string, string>;
-        continue;
-      }
-      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      const bytes = DTYPE_BYTES[String(e.dtype)];
-      if (!bytes) throw bad(`tensor ${name} has unknown dtype ${String(e.dtype)}`);
-      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor ${name} has a bad shape`);
-      if (!Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) throw bad(`tensor ${name} has bad data_offsets`);
-      const [begin, end] = e.data_offsets as number[];
-      const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
-      if (!Number.isInteger(begin) || !Number.isInteger(end) || begin! < 0 || end! < begin! || end! > dataSize) {
-        throw bad(`tensor ${name} lies outside the file (offsets ${begin}..${end}, data is ${dataSize} bytes)`);
-      }
-      if (end! - begin! !== count * bytes) throw bad(`tensor ${name} has ${end! - begin!} bytes for shape [${(e.shape as number[]).join(', ')}] ${e.dtype}`);
-      tensors.set(name, { dtype: String(e.dtype), shape: e.shape as number[], begin: begin!, end: end! });
-    }
-    return { path, dataStart, tensors, metadata };
+  const size = src.size;
+  const bad = (why: string) => new InputError(`${path} is not a valid safetensors file: ${why}; re-download or re-export it`);
+  if (size < 8) throw bad(`only ${size} bytes`);
+  const lenBuf = src.read(0, 8);
+  const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
+  if (headerLen > size - 8 || headerLen > MAX_HEADER) throw bad(`header length ${headerLen} exceeds the file (${size} bytes)`);
+  const headerBuf = src.read(8, headerLen);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(headerBuf)) as Record<string, unknown>;
+  } catch {
+    throw bad('header is not JSON');
   }
+  const dataStart = 8 + headerLen;
+  const dataSize = size - dataStart;
+  const tensors = new Map<string, SafetensorsEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, v] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = (v ?? {}) as Record<string, string>;
+      continue;
+    }
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const bytes = DTYPE_BYTES[String(e.dtype)];
+    if (!bytes) throw bad(`tensor ${name} has unknown dtype ${String(e.dtype)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor ${name} has a bad shape`);
+    if (!Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) throw bad(`tensor ${name} has bad data_offsets`);
+    const [begin, end] = e.data_offsets as number[];
+    const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin! < 0 || end! < begin! || end! > dataSize) {
+      throw bad(`tensor ${name} lies outside the file (offsets ${begin}..${end}, data is ${dataSize} bytes)`);
+    }
+    if (end! - begin! !== count * bytes) throw bad(`tensor ${name} has ${end! - begin!} bytes for shape [${(e.shape as number[]).join(', ')}] ${e.dtype}`);
+    tensors.set(name, { dtype: String(e.dtype), shape: e.shape as number[], begin: begin!, end: end! });
+  }
+  return { path, dataStart, tensors, metadata };
 }
 
 /** Widen one stored tensor to float32. */

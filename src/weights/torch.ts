@@ -166,26 +166,24 @@ const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20
 
 export function decodeTorch(src: ByteSource): Map<string, HostTensor> {
   const path = src.name;
-  {
-    const size = src.size;
-    if (size < 16) throw new InputError(`${path} is ${size} bytes: not a PyTorch checkpoint (truncated download?)`);
-    const head = src.read(0, 15);
-    if (new DataView(head.buffer).getUint32(0, true) === ZIP_MAGIC) {
-      const entries = zipEntries(src);
-      const pkl = [...entries.keys()].find((k) => k === 'data.pkl' || k.endsWith('/data.pkl'));
-      if (!pkl) throw new InputError(`${path} is a zip without data.pkl: not a torch.save checkpoint`);
-      const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
-      const e = entries.get(pkl)!;
-      const obj = unpickleTorch(src.read(e.offset, e.size), path);
-      return collect(findStateDict(obj, path), (s) => {
-        const entry = entries.get(`${prefix}data/${s.key}`);
-        if (!entry) throw new InputError(`${path}: storage ${s.key} is missing from the archive; the file is truncated or corrupt`);
-        return src.read(entry.offset, entry.size);
-      }, path);
-    }
-    if (LEGACY_MAGIC.every((b, i) => head[i] === b)) return loadLegacy(src);
-    throw new InputError(`${path} is neither a torch zip nor a legacy torch file (first bytes ${[...head.slice(0, 4)].map((b) => b.toString(16)).join(' ')})`);
+  const size = src.size;
+  if (size < 16) throw new InputError(`${path} is ${size} bytes: not a PyTorch checkpoint (truncated download?)`);
+  const head = src.read(0, 15);
+  if (new DataView(head.buffer).getUint32(0, true) === ZIP_MAGIC) {
+    const entries = zipEntries(src);
+    const pkl = [...entries.keys()].find((k) => k === 'data.pkl' || k.endsWith('/data.pkl'));
+    if (!pkl) throw new InputError(`${path} is a zip without data.pkl: not a torch.save checkpoint`);
+    const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
+    const e = entries.get(pkl)!;
+    const obj = unpickleTorch(src.read(e.offset, e.size), path);
+    return collect(findStateDict(obj, path), (s) => {
+      const entry = entries.get(`${prefix}data/${s.key}`);
+      if (!entry) throw new InputError(`${path}: storage ${s.key} is missing from the archive; the file is truncated or corrupt`);
+      return src.read(entry.offset, entry.size);
+    }, path);
   }
+  if (LEGACY_MAGIC.every((b, i) => head[i] === b)) return loadLegacy(src);
+  throw new InputError(`${path} is neither a torch zip nor a legacy torch file (first bytes ${[...head.slice(0, 4)].map((b) => b.toString(16)).join(' ')})`);
 }
 
 function loadLegacy(src: ByteSource): Map<string, HostTensor> {

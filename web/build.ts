@@ -84,6 +84,6 @@ export function buildWebTypes(outDir = 'dist/web/types'): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const out = await buildWeb(process.argv[2]);
+  const out = await buildWeb(process.argv[2], { minify: true });
   buildWebTypes(join(dirname(out), 'types'));
 }

@@ -28,10 +28,11 @@ const SIZE = 64;
 const CLASSES = ['crocodile', 'spider', 'tusker'];
 const PHOTOS = ['n01697457_African_crocodile.JPEG', 'n01773797_garden_spider.JPEG', 'n01871265_tusker.JPEG', 'n02086079_Pekinese.JPEG'];
 const LABELS = [0, 1, 2, 0];
-// A well-conditioned run (SGD, BatchNorm on running statistics, the last stage and head training): the two
-// runtimes' rounding then stays rounding-sized. Random weights in train-mode BatchNorm over a batch of 4 are
-// chaotic (one step doubles the loss) and AdamW's first steps divide by |g|; both amplify it past any tolerance.
-const OPTIONS = { optimizer: 'sgd', lr: 1e-3, momentum: 0.9, weightDecay: 1e-4, freeze: ['stem', 's1', 's2'], batchNorm: 'frozen' } as const;
+// Parity, not accuracy: random weights with BatchNorm on identity running statistics give large logits, so the
+// step is small (SGD, lr 1e-5, the last two stages and head training) to keep the two runtimes' rounding
+// rounding-sized. Larger steps, train-mode BatchNorm over a batch of 4, or AdamW's first steps (which divide by
+// |g|) amplify it past any tolerance; the engine's arithmetic itself is Node's code (test/train.test.ts).
+const OPTIONS = { optimizer: 'sgd', lr: 1e-5, momentum: 0.9, weightDecay: 1e-4, freeze: ['stem', 's1', 's2'], batchNorm: 'frozen' } as const;
 const AUGMENT = { autoAugment: 'rand-m9-mstd0.5', reprob: 0.25 };
 const SEED = 11;
 

@@ -26,7 +26,7 @@ export function oneName(p: string[], what = 'a model name'): string {
 /** --weights/--keys, else the pretrained weights when `pretrained`. */
 export const withWeights = (model: Model, v: Values, pretrained: boolean) => loadWeights(model, str(v, 'weights'), str(v, 'keys'), pretrained);
 /** The fine-tuned run --weights came from, if any. */
-export const weightsRun = (name: string, v: Values): RunConfig | undefined => trainedRun(name, str(v, 'weights'));
+export const weightsRun = (name: string, v: Values): RunConfig | undefined => trainedRun(name, str(v, 'weights'), str(v, 'keys'));
 
 export const PRECISION_OPTIONS: Command['options'] = {
   precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 runs a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },

@@ -7,7 +7,7 @@ import type { Graph } from '../ir/graph.js';
 import type { KeyScheme } from '../models/types.js';
 import { detectScheme, mapKeys } from './keymaps.js';
 import { unpickleNumpy, type NumpyArray } from './pickle.js';
-import { decodeFloat, loadSafetensors } from './safetensors.js';
+import { decodeFloat, loadSafetensors, readSafetensorsIndex } from './safetensors.js';
 import { InputError, type HostTensor } from './tensor.js';
 import { findStateDict, loadTorch } from './torch.js';
 
@@ -73,4 +73,17 @@ export function readCheckpointFor(graph: Graph, path: string, scheme?: KeyScheme
   const s = scheme ?? detectScheme([...tensors.keys()]);
   const mapped = mapKeys(tensors, s, graph);
   return { ...mapped, scheme: s };
+}
+
+/**
+ * The class count a checkpoint's classifier was trained with (its `classifier.weight` rows), or undefined when it
+ * has none (a backbone). A timm-keyed safetensors file tells from its header; other files are read and key-mapped.
+ */
+export function checkpointHeadWidth(graph: Graph, classifier: string, path: string, scheme?: KeyScheme): number | undefined {
+  const key = `${classifier}.weight`;
+  if (detectFormat(path) === 'safetensors') {
+    const entry = readSafetensorsIndex(path).tensors.get(key);
+    if (entry) return entry.shape[0];
+  }
+  return readCheckpointFor(graph, path, scheme).tensors.get(key)?.shape[0];
 }

@@ -49,7 +49,7 @@ export const predict: Command = {
       }
       if (lines.length) out(lines.join('\n'));
     }
-    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: ${r.error.includes(r.image) ? r.error : `${r.image}: ${r.error}`}\n`);
+    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: error: ${r.error.includes(r.image) ? r.error : `${r.image}: ${r.error}`}\n`);
     return results.some((r) => r.error) ? 1 : 0;
   },
 };

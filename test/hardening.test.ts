@@ -251,7 +251,7 @@ describe('8. messages', () => {
   it('a usage error prints the message and a pointer to --help, not the whole help', () => {
     const r = tsimm('export', 'resnet18');
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^tsimm export: error: --output is required.*\(see tsimm export --help\)$/);
+    assert.match(r.stderr, /^tsimm export: error: --output is required.*\(see tsimm export --help\)\n$/);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 

@@ -55,8 +55,10 @@ export const grad: Command = {
     const file = str(v, 'weights');
     const numClasses = int(v, 'num-classes') ?? (file ? checkpointClasses(p[0]!, file) : undefined);
     const model = createModel(p[0]!, { inputSize: [h, w], ...(numClasses ? { numClasses } : {}) });
-    if (file) model.loadCheckpoint(file);
-    else await model.loadPretrained();
+    if (file) {
+      model.newHeadAllowed = false; // gradients of a random classifier compare with nothing: --num-classes must fit
+      model.loadCheckpoint(file);
+    } else await model.loadPretrained();
     const [lr, momentum, weightDecay] = (sgd ?? [0, 0, 0]) as [number, number, number];
     const trainer = new Trainer(model.fullGraph, model.weights!, { batchNorm: mode, labelSmoothing: smoothing, optimizer: 'sgd', lr, momentum, weightDecay, threads: int(v, 'threads') });
     try {

@@ -19,7 +19,8 @@ export function closeWords(word: string, candidates: Iterable<string>, count = 3
     .map((x) => x.c);
 }
 
-const NUMBER = /^-(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+/** A word that starts like a negative number (-5, -0.5,1,2, -.5): a value, never an option. */
+const NUMBER = /^-\.?\d/;
 
 /** Rewrite argv into what parseArgs takes: aliases to their option, `--opt=value` where a value is ambiguous. */
 function normalize(args: string[], options: Command['options']): string[] {

@@ -89,6 +89,8 @@ describe('issue 20.1: a checkpoint whose classifier disagrees never runs a rando
     assert.equal(JSON.parse(readFileSync(join(dir, 'ten.onnx.json'), 'utf8')).numClasses, 10);
     const c = tsimm('convert', ten, 'ten2.safetensors', '--model', 'resnet18');
     assert.equal(c.code, 0, c.stderr);
+    const f = tsimm('export', 'resnet18', '--weights', ten, '--features-only', '--size', String(S), '-o', 'feat.onnx');
+    assert.equal(f.code, 0, f.stderr);
     // export --num-classes that disagrees with the checkpoint is an error, not a new head.
     const bad = tsimm('export', 'resnet18', '--weights', ten, '--num-classes', '5', '--size', String(S), '-o', 'bad.onnx');
     assert.equal(bad.code, 1);

@@ -16,7 +16,8 @@ import type { ModelEntry, PretrainedCfg } from './models/types.js';
 import { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
 import type { KeyScheme } from './models/types.js';
 import { applyWeights } from './weights/apply.js';
-import { readCheckpointFor } from './node/checkpoint.js';
+import { checkpointHeadWidth, readCheckpointFor } from './node/checkpoint.js';
+import { runConfigFor, runWeightsFile, type RunConfig } from './node/run-config.js';
 import { fetchWeights, type FetchOptions } from './node/hub.js';
 import { initWeights } from './weights/init.js';
 import { loadSafetensors, saveSafetensors } from './node/safetensors.js';
@@ -37,6 +38,12 @@ export interface CreateOptions {
   featuresOnly?: boolean;
   /** Which feature levels (default all: one per reduction 2, 4, 8, 16, 32). */
   outIndices?: number[];
+  /**
+   * Load this checkpoint, or the best weights of this `tsimm train` run directory. The model takes the run's
+   * classes, class names, channels, input size and preprocessing (its config.json, as `tsimm predict` does), else
+   * the checkpoint's classifier width. Options given here win.
+   */
+  weights?: string;
 }
 
 /** A feature level: timm's feature_info entry. */
@@ -76,6 +83,13 @@ export class Model {
   /** Every feature level of the architecture (what `outIndices` index). */
   readonly allFeatureInfo: FeatureInfo[];
   weights?: WeightMap;
+  /** The class names of a fine-tuned run (createModel with `weights`); classify prints them. */
+  classNames?: string[];
+  /**
+   * Whether loadCheckpoint may give a checkpoint of another class count a fresh classifier: only when the model
+   * was created with an explicit `numClasses` other than the pretrained config's (fine-tuning, timm's rule).
+   */
+  newHeadAllowed = false;
 
   constructor(
     readonly entry: ModelEntry,
@@ -149,8 +163,9 @@ export class Model {
 
   /**
    * Load any supported checkpoint (safetensors, PyTorch .pth, PaddleClas .pdparams), mapping its keys with
-   * `scheme` (default: detected from the keys). As timm does, a classifier of another width is left
-   * freshly initialised, and a 3-channel first conv is adapted to `inChans`. Synchronous, like loadSafetensors.
+   * `scheme` (default: detected from the keys). A classifier of another width than `numClasses` is an error naming
+   * numClasses, unless the model was created with an explicit other `numClasses` (fine-tuning: a fresh classifier,
+   * as timm does). A 3-channel first conv is adapted to `inChans`. Synchronous, like loadSafetensors.
    */
   loadCheckpoint(path: string, scheme?: KeyScheme): this {
     const { tensors, unmapped } = readCheckpointFor(this.fullGraph, path, scheme);
@@ -158,9 +173,15 @@ export class Model {
       throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
     }
     const classifier = `${this.cfg.classifier}.`;
-    // timm's rule: a classifier of another width is re-initialised; one that fits (a fine-tuned checkpoint) loads.
     const head = tensors.get(`${this.cfg.classifier}.weight`);
-    const resetHead = this.numClasses !== (head ? head.shape[0] : this.cfg.numClasses);
+    const width = head?.shape[0];
+    const resetHead = width !== this.numClasses && (width === undefined ? this.numClasses !== this.cfg.numClasses : true);
+    // Never a silent random classifier: a checkpoint trained for other classes runs with its own head or not at all.
+    if (resetHead && !this.newHeadAllowed && width !== undefined) {
+      throw new InputError(
+        `${path} has a ${width}-class classifier (${this.cfg.classifier}) but this ${this.name} has ${this.numClasses} classes: create the model with numClasses: ${width} (CLI: --num-classes ${width}), or with weights: '${path}' to take it from the checkpoint`,
+      );
+    }
     const first = tensors.get(`${this.cfg.firstConv}.weight`);
     if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
     this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => k.startsWith(classifier) } : {});
@@ -342,15 +363,46 @@ export function createModel(name: string, o: CreateOptions & { pretrained: true 
 export function createModel(name: string, o?: CreateOptions & { pretrained?: false }): Model;
 export function createModel(name: string, o: CreateOptions): Model | Promise<Model>;
 export function createModel(name: string, o: CreateOptions = {}): Model | Promise<Model> {
+  if (o.weights !== undefined) {
+    if (o.pretrained) throw new InputError('give either pretrained: true or weights: FILE, not both');
+    return fromRun(name, o, o.weights);
+  }
   const model = buildModel(name, o);
   return o.pretrained ? model.loadPretrained({ onProgress: o.onProgress }) : model;
 }
 
-function buildModel(name: string, o: CreateOptions): Model {
-  const { entry, cfg } = resolveModel(name);
+function buildModel(name: string, o: CreateOptions, run?: RunConfig): Model {
+  const resolved = resolveModel(name);
+  const { entry } = resolved;
+  let { cfg } = resolved;
   const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
   if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
+  const inChans = o.inChans ?? 3;
   const outIndices = o.featuresOnly ? (o.outIndices ?? [0, 1, 2, 3, 4]) : undefined;
-  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize, outIndices);
+  // cfg describes this model: its real input (the pretrained size's resize_short and test size no longer apply).
+  if (inputSize[0] !== cfg.inputSize[1] || inputSize[1] !== cfg.inputSize[2] || inChans !== cfg.inputSize[0]) {
+    const { testInputSize: _t, resizeShort: _r, ...rest } = cfg;
+    cfg = { ...rest, inputSize: [inChans, inputSize[0], inputSize[1]] };
+  }
+  const p = run?.preprocess;
+  if (p) cfg = { ...cfg, cropPct: p.cropPct, cropMode: p.cropMode, interpolation: p.interpolation, resizeBackend: p.backend, mean: p.mean, std: p.std, ...(p.resizeShort ? { resizeShort: p.resizeShort } : {}) };
+  const model = new Model(entry, cfg, o.numClasses ?? cfg.numClasses, inChans, inputSize, outIndices);
+  model.newHeadAllowed = o.numClasses !== undefined && o.numClasses !== resolved.cfg.numClasses;
+  if (run?.classNames) model.classNames = run.classNames;
+  return model;
+}
+
+/** createModel with `weights`: a checkpoint, or a run directory's best (else last) weights and its config.json. */
+function fromRun(name: string, o: CreateOptions, path: string): Model {
+  const file = runWeightsFile(path);
+  const run = runConfigFor(file);
+  if (run && resolveModel(run.model).entry.name !== resolveModel(name).entry.name) throw new InputError(`${file} was trained as ${run.model} (its config.json says so), not ${name}`);
+  let numClasses = o.numClasses ?? run?.numClasses;
+  if (numClasses === undefined) {
+    const probe = buildModel(name, { inputSize: o.inputSize ?? run?.size, inChans: o.inChans ?? run?.inChans });
+    numClasses = checkpointHeadWidth(probe.fullGraph, probe.cfg.classifier, file);
+  }
+  const model = buildModel(name, { ...o, numClasses, inChans: o.inChans ?? run?.inChans, inputSize: o.inputSize ?? run?.size }, run);
+  return model.loadCheckpoint(file);
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { createModel } from '../src/model.js';
-import { listModels } from '../src/models/index.js';
+import { listModels, resolveModel } from '../src/models/index.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { fixtureNames, loadFixture, NO_SHARED, relError } from './helpers/fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';
@@ -38,7 +38,10 @@ describeOrSkip('parity with timm fixtures', NO_SHARED, () => {
       const theirs = Object.entries(f.meta.tensors).map(([k, s]) => `${k} [${s.join(', ')}]`);
       assert.deepEqual(ours, theirs, 'parameter names, shapes and order equal timm state_dict');
       assert.equal(model.counts().params, f.meta.params);
-      assert.deepEqual([...model.cfg.inputSize], f.meta.pretrained_cfg.input_size, 'default pretrained input size');
+      // The registry's pretrained config; model.cfg.inputSize is the model's own input ([3, h, w]).
+      const cfg = resolveModel(f.meta.model).cfg;
+      assert.deepEqual([...cfg.inputSize], f.meta.pretrained_cfg.input_size, 'default pretrained input size');
+      assert.deepEqual([...model.cfg.inputSize], [3, h, w], "the model's cfg reports its real input size");
       assert.equal(model.cfg.interpolation, f.meta.pretrained_cfg.interpolation);
       assert.equal(model.cfg.cropPct, f.meta.pretrained_cfg.crop_pct);
       model.setWeights(f.weights, `${name} fixture`);

@@ -151,6 +151,57 @@ describe('tsimm train', () => {
     assert.equal(e.top1.toFixed(2), committed.toFixed(2));
   });
 
+  it("issue 20.8-11: timm's flag names, an existing run refused, a finished run said complete, extending it printed", () => {
+    const run = join(tmp, 'timm');
+    // timm's spellings: --img-size, --smoothing, --sched, --warmup-lr, --min-lr, --model-ema-decay, --aa, --reprob, --mixup, --cutmix.
+    const timmArgs = ['train', 'resnet18', '--data', data, '--val-split', '0.25', '--img-size', '32', '-b', '8', '--lr', '0.05', '--seed', '3', '--workers', '1', '--epochs', '1', '--smoothing', '0.2', '--sched', 'cosine', '--warmup-lr', '1e-4', '--min-lr', '1e-7', '--model-ema', '--model-ema-decay', '0.9', '--aa', 'rand-m9-mstd0.5', '--reprob', '0.25', '--mixup', '0.2', '--cutmix', '1.0'];
+    const r = runCli(tmp, [...timmArgs, '-o', run, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { input_size: number[]; recipe: { trainer: { labelSmoothing: number }; schedule: { warmupLr: number; minLr: number }; ema: number; mixup: { mixupAlpha: number; cutmixAlpha: number } } };
+    assert.deepEqual(cfg.input_size, [3, 32, 32]);
+    assert.equal(cfg.recipe.trainer.labelSmoothing, 0.2);
+    assert.deepEqual([cfg.recipe.schedule.warmupLr, cfg.recipe.schedule.minLr, cfg.recipe.ema], [1e-4, 1e-7, 0.9]);
+    assert.deepEqual([cfg.recipe.mixup.mixupAlpha, cfg.recipe.mixup.cutmixAlpha], [0.2, 1]);
+    // 8: the same -o again is refused, naming both ways on; nothing in the run changes.
+    const before = readFileSync(join(run, 'last.safetensors'));
+    const again = runCli(tmp, [...timmArgs, '-o', run]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^tsimm train: error: \S+ already holds a run \(config\.json\): continue it with --resume, replace it with --overwrite, or give another --output\n$/);
+    assert.deepEqual(readFileSync(join(run, 'last.safetensors')), before);
+    // 10: resuming a finished run says it is complete (timm's --resume PATH form, a file of the run).
+    const done = runCli(tmp, ['train', 'resnet18', '--resume', join(run, 'last.safetensors')]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /is complete: 1 of 1 epochs trained .*resume with --epochs N \(N > 1\)/);
+    // Extending is explicit (--epochs) and printed with the schedule's consequence.
+    const ext = runCli(tmp, ['train', 'resnet18', '-o', run, '--resume', '--epochs', '2', '--json']);
+    assert.equal(ext.code, 0, ext.stderr);
+    assert.match(ext.stderr, /^tsimm train: note: extending \S+ from 1 to 2 epochs \(1 done\): the cosine schedule is re-planned over 2 epochs, so the LR goes on at [\d.]+e[-+]\d+ where the 1-epoch plan had [\d.]+e[-+]\d+$/m);
+    assert.equal((JSON.parse(ext.stdout) as { epochs: unknown[] }).epochs.length, 2);
+    // --overwrite replaces the run: one epoch again.
+    const over = runCli(tmp, [...timmArgs, '-o', run, '--overwrite', '--json']);
+    assert.equal(over.code, 0, over.stderr);
+    assert.equal(readFileSync(join(run, 'log.jsonl'), 'utf8').trim().split('\n').length, 1);
+    // 11: timm's --input-size C H W; --drop-path is refused in one line while the models lack it.
+    const drop = runCli(tmp, ['train', 'resnet18', '--data', data, '--input-size', '3', '32', '32', '--drop-path', '0.1', '-o', join(tmp, 'drop')]);
+    assert.equal(drop.code, 2);
+    assert.match(drop.stderr, /^tsimm train: error: --drop-path \(stochastic depth\) is not supported yet: .*\n$/);
+    const help = runCli(tmp, ['train', '--help']).stdout;
+    assert.match(help, /--label-smoothing, --smoothing E/);
+    assert.match(help, /--size, --img-size N/);
+    assert.match(help, /--resume \[PATH\]/);
+    assert.match(help, /not timm's --val-split, which names a split folder/);
+  });
+
+  it('issue 20.9: fewer than 2 classes is refused in one line', () => {
+    const one = join(tmp, 'one');
+    mkdirSync(join(one, 'only'), { recursive: true });
+    for (let i = 0; i < 4; i++) copyFileSync(join(data, 'warm', `${i}.png`), join(one, 'only', `${i}.png`));
+    const r = runCli(tmp, ['train', 'resnet18', '--data', one, '--size', '32', '-b', '2', '-o', join(tmp, 'one-run')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^tsimm train: error: \S+ has 1 class \(only\): a classifier needs at least 2 .*\n$/);
+    assert.equal(existsSync(join(tmp, 'one-run')), false, 'nothing written');
+  });
+
   it('bad input: a missing data path, nothing to resume, a batch larger than the data', () => {
     const miss = runCli(tmp, ['train', 'resnet18', '--data', join(tmp, 'nope'), '-o', join(tmp, 'x')]);
     assert.equal(miss.code, 1);

@@ -15,7 +15,7 @@ import { decodeImage, normalize, transformImage } from '../src/data/preprocess.j
 import { createModel } from '../src/model.js';
 import { loadSafetensors } from '../src/node/safetensors.js';
 import { createSession, runSession } from '../src/runtime/session.js';
-import { runConfigFor } from '../src/train/run-config.js';
+import { runConfigFor } from '../src/node/run-config.js';
 import { buildWebBundles } from '../web/build.js';
 import { CHROMIUM, FLAGS, NO_CHROMIUM } from './helpers/chromium.js';
 import { NO_SHARED, relError, SHARED } from './helpers/fixtures.js';

@@ -13,6 +13,12 @@ export interface OptionSpec {
   multiple?: boolean;
   arg?: string;
   help: string;
+  /** Other names for this option (timm's train.py spellings), shown in --help. */
+  aliases?: string[];
+  /** A string option that may stand alone: its value is the next word only when that names an existing path. */
+  optionalValue?: boolean;
+  /** The option takes this many words (timm's `--input-size 3 224 224`), joined with commas. */
+  nargs?: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

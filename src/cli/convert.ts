@@ -5,6 +5,7 @@ import { required, str, UsageError, type Command, type Values } from './args.js'
 import { keyScheme, SCHEMES } from './model-args.js';
 import { checkInputFile, checkOutputFile } from './paths.js';
 import { out } from './options.js';
+import { checkpointClasses } from './grad.js';
 
 const scheme = (v: Values) => keyScheme(str(v, 'keys'));
 
@@ -17,8 +18,11 @@ export const convert: Command = {
   },
   async run(p, v) {
     if (p.length !== 2) throw new UsageError('expected IN and OUT');
-    const model = createModel(required(v, 'model', 'the architecture decides the key map and the shapes checked'));
+    const name = required(v, 'model', 'the architecture decides the key map and the shapes checked');
     checkInputFile(p[0]!, 'IN');
+    // A fine-tuned checkpoint keeps its own classifier width.
+    const classes = checkpointClasses(name, p[0]!, scheme(v));
+    const model = createModel(name, classes ? { numClasses: classes } : {});
     checkOutputFile(p[1]!, 'OUT', 'model.safetensors');
     model.loadCheckpoint(p[0]!, scheme(v));
     const tensors = model.stateDict();

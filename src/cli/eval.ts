@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { idxDataset } from '../data/datasets.js';
 import { findIdxFiles } from '../data/idx.js';
 import { DataLoader, evalTransform } from '../data/loader.js';
-import { resolvePreprocess } from '../data/preprocess.js';
+import { resolvePreprocess, type PreprocessConfig } from '../data/preprocess.js';
 import { createModel } from '../model.js';
 import { evaluate, listDataset, readClassMap } from '../tasks/eval.js';
 import { evaluateWeights, loaderSource } from '../train/fit.js';
@@ -84,6 +84,11 @@ function isIdxFolder(dir: string): boolean {
   }
 }
 
+/** The pipeline an evaluation ran, echoed so a number can be reproduced elsewhere. */
+function preprocessLine(pp: PreprocessConfig, channels = 3): string {
+  return `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}${channels === 1 ? ', 1 channel (gray)' : ''}`;
+}
+
 /** `eval` on a folder of IDX files (MNIST/Fashion-MNIST): its t10k test split, through the training data loader. */
 async function evalIdx(name: string, dir: string, v: Values, shard?: Shard): Promise<number> {
   const run = weightsRun(name, v);
@@ -102,8 +107,8 @@ async function evalIdx(name: string, dir: string, v: Values, shard?: Shard): Pro
     const r = await evaluateWeights(model, model.weights!, loaderSource(loader, batch), 0, deviceFrom(v));
     const seconds = (performance.now() - t0) / 1000;
     const weights = str(v, 'weights') ?? `${model.name}.${model.cfg.tag}`;
-    if (v['json']) out(json({ model: model.name, weights, layout: 'idx', ...(shard ? { shard: shardName(shard) } : {}), evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, ...counts(r.top1, r.top5, r.count), loss: r.loss, seconds }));
-    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated${shard ? ` (shard ${shardName(shard)})` : ''}`, `${accLine(r.top1, r.top5)}  loss ${r.loss.toFixed(4)}`, `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
+    if (v['json']) out(json({ model: model.name, weights, layout: 'idx', ...(shard ? { shard: shardName(shard) } : {}), evaluated: r.count, listed: ds.length, top1: r.top1, top5: r.top5, ...counts(r.top1, r.top5, r.count), loss: r.loss, preprocess: pre, seconds }));
+    else out([`${model.name} (${weights}): ${r.count} of ${ds.length} IDX test images evaluated${shard ? ` (shard ${shardName(shard)})` : ''}`, `${accLine(r.top1, r.top5)}  loss ${r.loss.toFixed(4)}`, preprocessLine(pre, model.inChans), `   ${(r.count / seconds).toFixed(1)} images/s (${seconds.toFixed(1)} s)`].join('\n'));
   } finally {
     await loader.close();
   }
@@ -165,7 +170,7 @@ export const evalCmd: Command = {
         [
           `${r.model} (${r.weights}): ${r.evaluated} of ${r.listed} images evaluated${shard ? ` (shard ${shardName(shard)})` : ''}${r.failed.length ? `, ${r.failed.length} failed or skipped (listed above on stderr)` : ''}`,
           accLine(r.top1, r.top5),
-          `   preprocess: ${pp.backend === 'pil' ? 'PIL' : 'OpenCV'} ${pp.interpolation}, size ${pp.size.join('x')}, ${pp.backend === 'cv2' ? `resize_short ${pp.resizeShort ?? Math.round(pp.size[0] / pp.cropPct)}` : `crop_pct ${pp.cropPct}`}, crop ${pp.cropMode}, mean ${pp.mean.join('/')}, std ${pp.std.join('/')}`,
+          preprocessLine(pp),
           `   ${r.imagesPerSecond.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`,
         ].join('\n'),
       );

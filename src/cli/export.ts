@@ -49,7 +49,7 @@ export const exportCmd: Command = {
     const outIndices = str(v, 'out-indices')?.split(',').map(Number);
     const featuresOnly = !!v['features-only'] || !!outIndices;
     // A fine-tuned run (config.json beside --weights) sets the classes, channels, size and preprocessing.
-    const run = featuresOnly ? undefined : weightsRun(name, v);
+    const run = weightsRun(name, v);
     const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, numClasses: int(v, 'num-classes') ?? run?.numClasses, ...(run ? { inChans: run.inChans } : {}), featuresOnly, outIndices });
     await withWeights(model, v, !!v['pretrained']);
     if (!model.weights) {

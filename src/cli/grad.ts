@@ -5,23 +5,18 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createModel } from '../model.js';
-import { detectFormat, readCheckpointFor } from '../node/checkpoint.js';
+import type { KeyScheme } from '../models/types.js';
+import { checkpointHeadWidth } from '../node/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { readNpy, writeNpy } from '../node/npy.js';
-import { readSafetensorsIndex, saveSafetensors } from '../node/safetensors.js';
+import { saveSafetensors } from '../node/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { int, numbers, required, str, UsageError, type Command } from './args.js';
 
 /** The classifier width a checkpoint was trained with (a fine-tuned model has its own), if it has a classifier. */
-export function checkpointClasses(name: string, file: string): number | undefined {
+export function checkpointClasses(name: string, file: string, scheme?: KeyScheme): number | undefined {
   const probe = createModel(name);
-  const key = `${probe.cfg.classifier}.weight`;
-  // A timm-keyed safetensors file tells from its header; other files are read (and key-mapped) in full.
-  if (detectFormat(file) === 'safetensors') {
-    const entry = readSafetensorsIndex(file).tensors.get(key);
-    if (entry) return entry.shape[0];
-  }
-  return readCheckpointFor(probe.fullGraph, file).tensors.get(key)?.shape[0];
+  return checkpointHeadWidth(probe.fullGraph, probe.cfg.classifier, file, scheme);
 }
 
 export const grad: Command = {
@@ -60,8 +55,10 @@ export const grad: Command = {
     const file = str(v, 'weights');
     const numClasses = int(v, 'num-classes') ?? (file ? checkpointClasses(p[0]!, file) : undefined);
     const model = createModel(p[0]!, { inputSize: [h, w], ...(numClasses ? { numClasses } : {}) });
-    if (file) model.loadCheckpoint(file);
-    else await model.loadPretrained();
+    if (file) {
+      model.newHeadAllowed = false; // gradients of a random classifier compare with nothing: --num-classes must fit
+      model.loadCheckpoint(file);
+    } else await model.loadPretrained();
     const [lr, momentum, weightDecay] = (sgd ?? [0, 0, 0]) as [number, number, number];
     const trainer = new Trainer(model.fullGraph, model.weights!, { batchNorm: mode, labelSmoothing: smoothing, optimizer: 'sgd', lr, momentum, weightDecay, threads: int(v, 'threads') });
     try {

@@ -11,7 +11,7 @@ import { int, log, required, str, UsageError, type Command } from './args.js';
 import { DEVICE_OPTIONS, deviceFrom } from './device.js';
 import { WEIGHT_OPTIONS } from './model-args.js';
 import { checkInputFile, checkOutputFile } from './paths.js';
-import { oneName, PREPROCESS_OPTIONS, preprocessFlags, sizeOpt, withWeights } from './options.js';
+import { oneName, PREPROCESS_OPTIONS, preprocessFlags, sizeOpt, weightsRun, withWeights } from './options.js';
 
 export const infer: Command = {
   usage: 'NAME[.TAG] --input X.npy --output Y.npy [--weights FILE] [--features]',
@@ -36,7 +36,8 @@ export const infer: Command = {
         `${str(v, 'input')} has shape (${input.shape.join(', ')}); infer needs a float32 NCHW batch [N, 3, H, W]${nhwc ? `: this looks NHWC — transpose it to NCHW first (numpy: x.transpose(0, 3, 1, 2), giving (${[input.shape[0], w, ch, h].join(', ')}))` : ''}`,
       );
     }
-    const model = createModel(name, { inputSize: [h, w] });
+    const run = weightsRun(name, v);
+    const model = createModel(name, { inputSize: [h, w], ...(run ? { numClasses: run.numClasses } : {}) });
     await withWeights(model, v, true);
     log(`running ${model.name} on [${input.shape.join(', ')}]`);
     // One-shot: the weights are let go once in the session's file (peak RSS about ONNX Runtime's own).

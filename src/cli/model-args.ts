@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { PreprocessOverrides } from '../data/preprocess.js';
 import type { Model } from '../model.js';
 import { resolveModel, type KeyScheme } from '../models/index.js';
-import { runConfigFor, type RunConfig } from '../train/run-config.js';
+import { runConfigFor, type RunConfig } from '../node/run-config.js';
 import { stderrProgress } from '../node/hub.js';
 import { InputError } from '../weights/tensor.js';
 import { UsageError, type Command } from './args.js';
@@ -30,7 +30,11 @@ export function keyScheme(k: string | undefined): KeyScheme | undefined {
 
 /** `file`, else the registry's pretrained weights when `pretrained` (cache, else download). */
 export async function loadWeights(model: Model, file: string | undefined, keys: string | undefined, pretrained: boolean): Promise<void> {
-  if (file) model.loadCheckpoint(checkInputFile(file, '--weights'), keyScheme(keys));
+  if (file) {
+    // The CLI sizes the classifier from the checkpoint (trainedRun): a width that still disagrees is an error.
+    model.newHeadAllowed = false;
+    model.loadCheckpoint(checkInputFile(file, '--weights'), keyScheme(keys));
+  }
   else if (pretrained) {
     try {
       await model.loadPretrained({ onProgress: stderrProgress() });
@@ -45,14 +49,14 @@ export async function loadWeights(model: Model, file: string | undefined, keys: 
  * A fine-tuned checkpoint's run: config.json beside the weights (tsimm train) gives the classes, channels, size and
  * preprocessing; without one, a classifier of another width than the registry's sets the class count.
  */
-export function trainedRun(name: string, file: string | undefined): RunConfig | undefined {
+export function trainedRun(name: string, file: string | undefined, keys?: string): RunConfig | undefined {
   if (!file) return undefined;
   const run = runConfigFor(file);
   if (run) {
     if (resolveModel(run.model).entry.name !== resolveModel(name).entry.name) throw new InputError(`${file} was trained as ${run.model} (its config.json says so), not ${name}`);
     return run;
   }
-  const classes = checkpointClasses(name, checkInputFile(file, '--weights'));
+  const classes = checkpointClasses(name, checkInputFile(file, '--weights'), keyScheme(keys));
   const { cfg } = resolveModel(name);
   return classes && classes !== cfg.numClasses ? { model: name, numClasses: classes, inChans: 3, size: [cfg.inputSize[1], cfg.inputSize[2]] } : undefined;
 }

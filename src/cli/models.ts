@@ -22,7 +22,7 @@ export const list: Command = {
     if (source && source !== 'timm' && source !== 'paddleclas') throw new UsageError(`--source must be timm or paddleclas, got "${source}"`);
     const names = listModels(p[0] ?? '*', { source: source as 'timm' | 'paddleclas' | undefined, family: str(v, 'family'), pretrained: !!v['pretrained'] });
     if (!names.length && !v['json']) {
-      process.stderr.write(`tsimm list: no model matches "${p[0] ?? '*'}"${source || str(v, 'family') ? ' with these filters' : ''}; try a wildcard, like '*${(p[0] ?? '').replace(/\*/g, '')}*'\n`);
+      process.stderr.write(`tsimm list: error: no model matches "${p[0] ?? '*'}"${source || str(v, 'family') ? ' with these filters' : ''}; try a wildcard, like '*${(p[0] ?? '').replace(/\*/g, '')}*'\n`);
       return 1;
     }
     out(v['json'] ? json(names) : names.join('\n'));

@@ -4,7 +4,7 @@
  */
 import { DEFAULT_MAX_PIXELS, type PreprocessOverrides } from '../data/preprocess.js';
 import type { Model } from '../model.js';
-import type { RunConfig } from '../train/run-config.js';
+import type { RunConfig } from '../node/run-config.js';
 import { createSession } from '../runtime/session.js';
 import { calibrate, imageBatches, int8Onnx } from '../tasks/quantize.js';
 import { int, oneOf, required, str, UsageError, type Command, type Values } from './args.js';
@@ -26,7 +26,7 @@ export function oneName(p: string[], what = 'a model name'): string {
 /** --weights/--keys, else the pretrained weights when `pretrained`. */
 export const withWeights = (model: Model, v: Values, pretrained: boolean) => loadWeights(model, str(v, 'weights'), str(v, 'keys'), pretrained);
 /** The fine-tuned run --weights came from, if any. */
-export const weightsRun = (name: string, v: Values): RunConfig | undefined => trainedRun(name, str(v, 'weights'));
+export const weightsRun = (name: string, v: Values): RunConfig | undefined => trainedRun(name, str(v, 'weights'), str(v, 'keys'));
 
 export const PRECISION_OPTIONS: Command['options'] = {
   precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 runs a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },
@@ -53,7 +53,7 @@ export const PREPROCESS_OPTIONS: Command['options'] = {
   mean: { type: 'string', arg: 'R,G,B', help: 'normalization mean' },
   std: { type: 'string', arg: 'R,G,B', help: 'normalization std' },
   'exif-rotate': { type: 'string', arg: 'on|off', help: 'apply EXIF orientation (default: as the reference: cv2 on, PIL off)' },
-  'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}, PIL's limit)` },
+  'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}: where PIL raises DecompressionBombError, 2 × its MAX_IMAGE_PIXELS warning limit)` },
 };
 
 function triple(v: Values, key: string): [number, number, number] | undefined {

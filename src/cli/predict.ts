@@ -29,6 +29,7 @@ export const predict: Command = {
   async run(p, v) {
     if (p.length < 2) throw new UsageError('expected a model name and at least one image');
     const [name, ...given] = p as [string, ...string[]];
+    const topk = int(v, 'topk') ?? 5; // checked before any download
     const images = shardImages(given, shardOpt(v));
     const run = weightsRun(name, v);
     const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
@@ -36,7 +37,7 @@ export const predict: Command = {
     const lowered = await precisionSession(model, v);
     const session = lowered ?? (await model.createSession({ releaseWeights: true, ...deviceFrom(v) }));
     const preprocess = { ...runPreprocess(run), ...preprocessFlags(v) };
-    const results = await classify(model, images, { topk: int(v, 'topk') ?? 5, batchSize: int(v, 'batch'), preprocess, features: !!v['features'] && !lowered, session, ...(run?.classNames ? { classNames: run.classNames } : {}) });
+    const results = await classify(model, images, { topk, batchSize: int(v, 'batch'), preprocess, features: !!v['features'] && !lowered, session, ...(run?.classNames ? { classNames: run.classNames } : {}) });
     await session.release();
     if (v['json']) {
       out(json(results.map((r) => ({ ...r, features: r.features ? Array.from(r.features) : undefined }))));
@@ -49,7 +50,7 @@ export const predict: Command = {
       }
       if (lines.length) out(lines.join('\n'));
     }
-    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: ${r.error.includes(r.image) ? r.error : `${r.image}: ${r.error}`}\n`);
+    for (const r of results) if (r.error) process.stderr.write(`tsimm predict: error: ${r.error.includes(r.image) ? r.error : `${r.image}: ${r.error}`}\n`);
     return results.some((r) => r.error) ? 1 : 0;
   },
 };

@@ -5,9 +5,9 @@ import { createSession } from '../runtime/session.js';
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../tasks/quantize.js';
 import { oneOf, required, str, type Command } from './args.js';
 import { DEVICE_OPTIONS, deviceFrom } from './device.js';
-import { imagesIn, WEIGHT_OPTIONS } from './model-args.js';
+import { imagesIn, runPreprocess, WEIGHT_OPTIONS } from './model-args.js';
 import { checkOutputFile } from './paths.js';
-import { json, oneName, out, sizeOpt, withWeights } from './options.js';
+import { json, oneName, out, sizeOpt, weightsRun, withWeights } from './options.js';
 
 export const quantize: Command = {
   usage: 'MODEL --calib DIR -o MODEL.int8.onnx [--method minmax|percentile] [--check DIR]',
@@ -25,13 +25,15 @@ export const quantize: Command = {
   async run(p, v) {
     const output = checkOutputFile(required(v, 'output', 'where to write the int8 model'), '--output', `${p[0]}.int8.onnx`);
     const method = oneOf(v, 'method', ['minmax', 'percentile'] as const) ?? 'minmax';
-    const model = createModel(oneName(p), { inputSize: sizeOpt(v) });
+    const name = oneName(p);
+    const run = weightsRun(name, v);
+    const model = createModel(name, { inputSize: sizeOpt(v) ?? run?.size, ...(run ? { numClasses: run.numClasses, inChans: run.inChans } : {}) });
     await withWeights(model, v, true);
-    const ranges = await calibrate(model, imageBatches(model, imagesIn(required(v, 'calib', 'calibration images decide the activation ranges'))), method);
+    const ranges = await calibrate(model, imageBatches(model, imagesIn(required(v, 'calib', 'calibration images decide the activation ranges')), 8, runPreprocess(run)), method);
     const bytes = int8Onnx(model, ranges);
     writeChunksAtomic(output, [bytes]);
     const checkDir = str(v, 'check');
-    const check = checkDir ? await checkInt8(model, await createSession(bytes, deviceFrom(v)), imageBatches(model, imagesIn(checkDir))) : undefined;
+    const check = checkDir ? await checkInt8(model, await createSession(bytes, deviceFrom(v)), imageBatches(model, imagesIn(checkDir), 8, runPreprocess(run))) : undefined;
     if (v['json']) out(json({ output, bytes: bytes.byteLength, method, check }));
     else {
       out(`${output}: ${(bytes.byteLength / 1e6).toFixed(1)} MB int8 (${method} calibration)`);

@@ -3,8 +3,8 @@
  * recipe options (names as timm's train.py where it has them). Epoch results on stdout, a progress bar on stderr
  * (TTY only); Ctrl-C saves a resumable state and exits 130.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { openDataset, valSplit, checkSameClasses, type TrainDataset } from '../data/datasets.js';
 import { DataLoader, evalTransform, siblingModule, type TransformSpec } from '../data/loader.js';
 import { resolvePreprocess } from '../data/preprocess.js';
@@ -12,9 +12,66 @@ import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
 import { fit, loaderSource, type EpochRecord, type StepInfo } from '../train/fit.js';
 import { timmInit } from '../train/init.js';
+import { lrAt } from '../train/scheduler.js';
+import { writeChunksAtomic } from '../node/files.js';
 import type { TrainerOptions } from '../train/trainer.js';
 import { InputError } from '../weights/tensor.js';
 import { int, num, numbers, oneOf, str, UsageError, type Command, type Values } from './args.js';
+import { checkpointClasses } from './grad.js';
+import { dropOptions, inputSizeOpt, timmArgs, timmCaveats, toYaml, type TimmRecipe } from './timm-args.js';
+
+/** A line the user must see whether or not stderr is a terminal (a choice made for them, a plan changed). */
+const note = (message: string) => process.stderr.write(`tsimm train: note: ${message}\n`);
+
+/** The run directory: --output, or timm's --resume PATH (a run directory, or a file in one). */
+function runDir(v: Values): { out: string; output: string; resume: boolean } {
+  const r = str(v, 'resume'); // undefined: a new run; '': the run in --output; else a path
+  let output = str(v, 'output');
+  if (r) {
+    const dir = statSync(r).isDirectory() ? r : dirname(r);
+    if (output && resolve(output) !== resolve(dir)) throw new UsageError(`--resume ${r} is the run in ${dir} but --output is ${output}; give one of them`);
+    output = dir;
+  }
+  if (!output) throw new UsageError(r === undefined ? '--output DIR is required: where the run is written' : '--resume needs the run: --output DIR, or --resume DIR');
+  const out = resolve(output);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new InputError(`--output ${out} is a file; give a directory`);
+  return { out, output, resume: r !== undefined };
+}
+
+interface SavedRun {
+  args: Values;
+  /** The epochs it was planned for, and those done. */
+  epochs: number;
+  done: number;
+  best?: { epoch: number; metric: number };
+}
+
+function readJson<T>(file: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new InputError(`${file} is not readable JSON (${(e as Error).message.split('\n')[0]}); the run cannot be resumed`);
+  }
+}
+
+/** The run to resume in `out`: its recorded options, length and progress; another model's run is refused. */
+function savedRun(out: string, name: string): SavedRun {
+  if (!existsSync(join(out, 'config.json'))) throw new InputError(`nothing to resume in ${out}: config.json is missing`);
+  const c = readJson<{ model: string; num_classes: number; args?: Values; recipe?: { epochs?: number } }>(join(out, 'config.json'));
+  if (resolveModel(c.model).entry.name !== resolveModel(name).entry.name) {
+    throw new InputError(`${out} holds a run of ${c.model} with ${c.num_classes} classes, not ${name}; resume it with the same model and data, or give another --output`);
+  }
+  if (!existsSync(join(out, 'state.json'))) throw new InputError(`nothing to resume in ${out}: state.json is missing`);
+  const st = readJson<{ epoch: number; batch?: number; best?: { epoch: number; metric: number } }>(join(out, 'state.json'));
+  return { args: c.args ?? {}, epochs: c.recipe?.epochs ?? (Number(c.args?.['epochs']) || 10), done: st.epoch, ...(st.best ? { best: st.best } : {}) };
+}
+
+/** --overwrite: the files a run writes, removed just before the new run writes its own (nothing else in DIR). */
+function removeRun(out: string): void {
+  if (!existsSync(out)) return;
+  const ours = /^(config\.json|args\.yaml|state\.json|log\.jsonl|summary\.csv|(last|best|ema|optimizer)\.safetensors|checkpoint-\d+\.safetensors)$/;
+  for (const f of readdirSync(out)) if (ours.test(f)) rmSync(join(out, f), { force: true });
+}
 
 /** A bar on a terminal; otherwise a plain line every `every` batches (timm's --log-interval), or nothing. */
 function progress(s: StepInfo, epochs: number, every?: number): void {
@@ -39,26 +96,28 @@ function epochLine(r: EpochRecord): string {
 }
 
 export const train: Command = {
-  usage: 'MODEL --data PATH --output DIR [--val PATH | --val-split F] [--pretrained | --weights FILE] [--epochs N] [--batch-size N] [--lr LR] [--freeze head|PREFIX...] [--resume]',
+  usage: 'MODEL --data PATH --output DIR [--val PATH | --val-split F] [--pretrained | --weights FILE] [--epochs N] [--batch-size N] [--lr LR] [--freeze head|PREFIX...] [--resume [PATH]] [--overwrite]',
   summary: "Fine-tune or train a model on your images (ImageFolder, CSV/TSV list, IDX) with timm's and PaddleClas' recipes.",
   options: {
     data: { type: 'string', arg: 'PATH', help: 'training data: a folder per class, a path,label CSV/TSV, or a folder of IDX files (MNIST/Fashion-MNIST)' },
     val: { type: 'string', arg: 'PATH', help: 'validation data (same layouts and classes)' },
-    'val-split': { type: 'string', arg: 'F', help: 'hold out this fraction of --data for validation (stratified, by --seed)' },
-    output: { type: 'string', short: 'o', arg: 'DIR', help: 'run directory: last/best.safetensors, config.json, state, log.jsonl, summary.csv' },
-    resume: { type: 'boolean', help: 'continue the run in --output from where it stopped' },
+    'val-split': { type: 'string', arg: 'F', help: "hold out this fraction of --data for validation (stratified, by --seed); not timm's --val-split, which names a split folder (timm users: --val PATH)" },
+    output: { type: 'string', short: 'o', arg: 'DIR', help: "run directory: last/best.safetensors, config.json, args.yaml (the recipe for timm's train.py --config), state, log.jsonl, summary.csv" },
+    resume: { type: 'string', optionalValue: true, arg: 'PATH', help: "continue the run in --output, or the run at PATH (timm's --resume PATH: a run directory or its last.safetensors), from where it stopped; with --epochs N past its end, extend it" },
+    overwrite: { type: 'boolean', help: 'replace the run already in --output (without it, an existing run is refused)' },
     pretrained: { type: 'boolean', help: "start from the registry's pretrained weights (new classifier for your classes)" },
     weights: { type: 'string', arg: 'FILE', help: 'start from a checkpoint (.safetensors, .pth, .pdparams)' },
     epochs: { type: 'string', arg: 'N', help: 'epochs (default 10)' },
     'batch-size': { type: 'string', short: 'b', arg: 'N', help: 'batch size (default 32)' },
-    size: { type: 'string', arg: 'N', help: 'training and evaluation resolution (default: the model\'s)' },
+    size: { type: 'string', arg: 'N', aliases: ['img-size'], help: 'training and evaluation resolution (default: the model\'s)' },
+    'input-size': { type: 'string', nargs: 3, arg: 'C H W', help: "timm's form of --in-chans and --size (H = W), e.g. 3 224 224" },
     'in-chans': { type: 'string', arg: '1|3', help: 'grayscale data: 3 replicates the channel (default), 1 builds the model with one input channel' },
     opt: { type: 'string', arg: 'sgd|adamw', help: 'optimizer (default sgd)' },
     lr: { type: 'string', arg: 'LR', help: 'base learning rate (default 0.01)' },
     momentum: { type: 'string', arg: 'M', help: 'SGD momentum (default 0.9)' },
     nesterov: { type: 'boolean', help: 'Nesterov momentum' },
     'weight-decay': { type: 'string', arg: 'WD', help: 'weight decay, not on biases and norms (default 2e-5)' },
-    'label-smoothing': { type: 'string', arg: 'E', help: 'label smoothing (default 0.1)' },
+    'label-smoothing': { type: 'string', arg: 'E', aliases: ['smoothing'], help: 'label smoothing (default 0.1)' },
     sched: { type: 'string', arg: 'cosine|step|constant', help: 'learning-rate schedule, stepped per update (default cosine)' },
     'warmup-epochs': { type: 'string', arg: 'N', help: 'linear warmup epochs (default 0)' },
     'warmup-lr': { type: 'string', arg: 'LR', help: 'warmup start (default 1e-5)' },
@@ -76,8 +135,10 @@ export const train: Command = {
     ratio: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop aspect range (default 0.75,1.333)' },
     reprob: { type: 'string', arg: 'P', help: 'random erasing probability (default 0)' },
     'no-aug': { type: 'boolean', help: 'no augmentation: train on the evaluation transform' },
+    'drop-path': { type: 'string', arg: 'P', help: 'stochastic depth rate (timm; refused while the models lack it)' },
+    drop: { type: 'string', arg: 'P', help: 'classifier dropout rate (timm; refused while the models lack it)' },
     'model-ema': { type: 'boolean', help: 'keep an EMA of weights and buffers, evaluated beside the model' },
-    'model-ema-decay': { type: 'string', arg: 'D', help: 'EMA decay (default 0.9998)' },
+    'model-ema-decay': { type: 'string', arg: 'D', help: 'EMA decay with --model-ema (default 0.9998)' },
     freeze: { type: 'string', multiple: true, arg: 'head|PREFIX', help: "'head': train only the classifier (PaddleClas Fix); else freeze these module prefixes" },
     'batch-norm': { type: 'string', arg: 'train|frozen', help: 'BatchNorm mode (default train)' },
     teacher: { type: 'string', arg: 'NAME', help: 'distill from this model (same classes)' },
@@ -99,20 +160,29 @@ export const train: Command = {
   async run(p, v) {
     if (p.length !== 1) throw new UsageError('give exactly one model name');
     const name = p[0]!;
-    const output = str(v, 'output');
-    if (!output) throw new UsageError('--output DIR is required: where the run is written');
-    const out = resolve(output);
-    if (existsSync(out) && !statSync(out).isDirectory()) throw new InputError(`--output ${out} is a file; give a directory`);
-    const resume = Boolean(v['resume']);
-    const saved = resume && existsSync(join(out, 'config.json')) ? (JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { args?: Values }) : undefined;
-    if (resume && !saved) throw new InputError(`nothing to resume in ${out}: config.json is missing`);
+    const { out, output, resume } = runDir(v);
+    const saved = resume ? savedRun(out, name) : undefined;
+    if (!resume && !v['overwrite'] && existsSync(join(out, 'config.json'))) {
+      throw new InputError(`${out} already holds a run (config.json): continue it with --resume, replace it with --overwrite, or give another --output`);
+    }
     // A resumed run takes the recorded options; flags given now override them.
-    const a: Values = { ...(saved?.args ?? {}), ...v, resume: resume };
+    const a: Values = { ...(saved?.args ?? {}), ...v, resume: resume ? '' : undefined };
+    const epochs = int(a, 'epochs') ?? 10;
+    if (saved && saved.done >= epochs) {
+      // Nothing left to run: say so (and how to go on) rather than print a path as if it had trained.
+      const msg = `${out} is complete: ${saved.done} of ${saved.epochs} epochs trained${saved.best ? ` (best: epoch ${saved.best.epoch}, ${saved.best.metric.toFixed(2)})` : ''}; to train longer, resume with --epochs N (N > ${saved.done}), which re-plans the LR schedule`;
+      if (a['json']) process.stdout.write(`${JSON.stringify({ output: out, complete: true, epochs_done: saved.done, best: saved.best })}\n`);
+      else process.stdout.write(`${msg}\n`);
+      return 0;
+    }
     const dataPath = str(a, 'data');
     if (!dataPath) throw new UsageError('--data PATH is required: a folder per class, a CSV/TSV list, or IDX files');
     const limit = int(a, 'limit');
     const seed = int(a, 'seed', 0) ?? 42;
     const trainAll = await openDataset(dataPath, { limit });
+    if (trainAll.numClasses < 2) {
+      throw new InputError(`${dataPath} has ${trainAll.numClasses} class${trainAll.numClasses === 1 ? ` (${trainAll.classes[0]})` : 'es'}: a classifier needs at least 2 (one folder, or label, per class)`);
+    }
     let trainSet: TrainDataset = trainAll;
     let valSet: TrainDataset | undefined;
     const valPath = str(a, 'val');
@@ -128,19 +198,31 @@ export const train: Command = {
     if (trainSet.length === 0) throw new InputError(`${dataPath} holds no training samples`);
 
     const { cfg, entry } = resolveModel(name);
-    const inChans = int(a, 'in-chans') ?? 3;
+    const timmSize = inputSizeOpt(a);
+    const inChans = int(a, 'in-chans') ?? timmSize?.[0] ?? 3;
     if (inChans !== 1 && inChans !== 3) throw new UsageError('--in-chans must be 1 or 3');
-    const size = int(a, 'size') ?? cfg.inputSize[1];
-    const model: Model = createModel(name, { numClasses: trainSet.numClasses, inChans, inputSize: size });
+    const size = int(a, 'size') ?? timmSize?.[1] ?? cfg.inputSize[1];
+    const model: Model = createModel(name, { numClasses: trainSet.numClasses, inChans, inputSize: size, ...dropOptions(a) });
     const weights = str(a, 'weights');
     if (resume) model.weights = timmInit(model.fullGraph, entry.family, seed); // replaced by last.safetensors
-    else if (weights) model.loadCheckpoint(weights);
+    else if (weights) {
+      const width = checkpointClasses(name, weights);
+      if (width !== undefined && width !== trainSet.numClasses) note(`${weights} has a ${width}-class classifier; training a new one for the ${trainSet.numClasses} classes of ${dataPath}`);
+      model.loadCheckpoint(weights);
+    }
     else if (a['pretrained']) await model.loadPretrained();
     else model.weights = timmInit(model.fullGraph, entry.family, seed);
 
     const pre = resolvePreprocess(model.cfg, { size });
     const batchSize = int(a, 'batch-size') ?? 32;
     const workers = int(a, 'workers', 0);
+    const aug = {
+      scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1],
+      ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3],
+      hflip: num(a, 'hflip', 0, 1) ?? 0.5,
+      colorJitter: num(a, 'color-jitter', 0) ?? 0.4,
+      reprob: num(a, 'reprob', 0, 1) ?? 0,
+    } as { scale: [number, number]; ratio: [number, number]; hflip: number; colorJitter: number; reprob: number };
     const trainTransform: TransformSpec = a['no-aug']
       ? evalTransform(pre, { channels: inChans as 1 | 3 })
       : {
@@ -152,12 +234,8 @@ export const train: Command = {
             interpolation: pre.interpolation,
             mean: pre.mean,
             std: pre.std,
-            scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1],
-            ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3],
-            hflip: num(a, 'hflip', 0, 1) ?? 0.5,
-            colorJitter: num(a, 'color-jitter', 0) ?? 0.4,
+            ...aug,
             autoAugment: str(a, 'aa'),
-            reprob: num(a, 'reprob', 0, 1) ?? 0,
           },
         };
     const shape: [number, number, number] = [inChans, size, size];
@@ -187,13 +265,43 @@ export const train: Command = {
       teacher = createModel(str(a, 'teacher')!, { numClasses: trainSet.numClasses, inChans, inputSize: size });
       const tw = str(a, 'teacher-weights');
       if (!tw) throw new UsageError('--teacher needs --teacher-weights FILE (a checkpoint trained on the same classes)');
+      teacher.newHeadAllowed = false; // a teacher with a random classifier teaches noise
       teacher.loadCheckpoint(tw);
     }
+
+    const schedule = {
+      kind: oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const) ?? 'cosine',
+      warmupEpochs: num(a, 'warmup-epochs', 0) ?? 0,
+      warmupLr: num(a, 'warmup-lr', 0) ?? 1e-5,
+      minLr: num(a, 'min-lr', 0) ?? 0,
+      decayEvery: Math.round((num(a, 'decay-epochs', 0) ?? 30) * Math.max(1, trainLoader.batchesPerEpoch)),
+      decayRate: num(a, 'decay-rate', 0) ?? 0.1,
+    };
+    if (saved && saved.epochs !== epochs) {
+      // Another length re-plans the schedule over the new total: the LR the run goes on with changes; say so.
+      const per = Math.max(1, Math.floor(trainLoader.batchesPerEpoch / (topt.accumulate ?? 1)));
+      const plan = (e: number) => ({ ...schedule, lr: topt.lr!, total: e * per, warmup: Math.round(schedule.warmupEpochs * per) });
+      const t = saved.done * per;
+      note(
+        `${epochs > saved.epochs ? 'extending' : 'shortening'} ${out} from ${saved.epochs} to ${epochs} epochs (${saved.done} done): the ${schedule.kind} schedule is re-planned over ${epochs} epochs, so the LR goes on at ${lrAt(plan(epochs), t).toExponential(2)} where the ${saved.epochs}-epoch plan had ${lrAt(plan(saved.epochs), Math.max(0, t - 1)).toExponential(2)}`,
+      );
+    }
+    if (v['overwrite']) removeRun(out);
+    const mixup = { mixup: num(a, 'mixup', 0) ?? 0, cutmix: num(a, 'cutmix', 0) ?? 0, prob: num(a, 'mixup-prob', 0, 1) ?? 1, switchProb: num(a, 'mixup-switch-prob', 0, 1) ?? 0.5 };
+    const emaDecay = a['model-ema'] ? (num(a, 'model-ema-decay', 0, 1) ?? 0.9998) : undefined;
+    const recipe: TimmRecipe = {
+      model: entry.name, numClasses: trainSet.numClasses, inChans, size, data: dataPath, ...(valPath ? { val: valPath } : {}), layout: trainAll.kind, output: out, pre, epochs, batchSize, seed,
+      ...(workers !== undefined ? { workers } : {}), ...(weights ? { weights } : {}), topt,
+      schedule: { kind: schedule.kind, warmupEpochs: schedule.warmupEpochs, warmupLr: schedule.warmupLr, minLr: schedule.minLr, decayEpochs: num(a, 'decay-epochs', 0) ?? 30, decayRate: schedule.decayRate },
+      aug: { noAug: Boolean(a['no-aug']), ...aug, ...(str(a, 'aa') ? { aa: str(a, 'aa') } : {}) },
+      mixup, ...(emaDecay !== undefined ? { ema: emaDecay } : {}), ...(int(a, 'checkpoint-hist') ? { checkpointHist: int(a, 'checkpoint-hist') } : {}), ...(int(a, 'log-interval') ? { logInterval: int(a, 'log-interval') } : {}),
+    };
+    mkdirSync(out, { recursive: true });
+    writeChunksAtomic(join(out, 'args.yaml'), [new TextEncoder().encode(toYaml(timmArgs(recipe, a), [`tsimm train's recipe under timm 0.9.16 train.py's argument names: python train.py --config ${join(out, 'args.yaml')}`, ...timmCaveats(recipe, a, entry.source)]))]);
 
     const ctl = new AbortController();
     const onSigint = () => ctl.abort();
     process.once('SIGINT', onSigint);
-    const epochs = int(a, 'epochs') ?? 10;
     let result;
     try {
       result = await fit({
@@ -202,18 +310,9 @@ export const train: Command = {
         ...(valLoader ? { val: loaderSource(valLoader, batchSize) } : {}),
         epochs,
         trainer: topt,
-        schedule: {
-          kind: oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const) ?? 'cosine',
-          warmupEpochs: num(a, 'warmup-epochs', 0) ?? 0,
-          warmupLr: num(a, 'warmup-lr', 0) ?? 1e-5,
-          minLr: num(a, 'min-lr', 0) ?? 0,
-          decayEvery: Math.round((num(a, 'decay-epochs', 0) ?? 30) * Math.max(1, trainLoader.batchesPerEpoch)),
-          decayRate: num(a, 'decay-rate', 0) ?? 0.1,
-        },
-        ...((num(a, 'mixup', 0) ?? 0) > 0 || (num(a, 'cutmix', 0) ?? 0) > 0
-          ? { mixup: { mixupAlpha: num(a, 'mixup', 0) ?? 0, cutmixAlpha: num(a, 'cutmix', 0) ?? 0, prob: num(a, 'mixup-prob', 0, 1) ?? 1, switchProb: num(a, 'mixup-switch-prob', 0, 1) ?? 0.5 } }
-          : {}),
-        ...(a['model-ema'] ? { ema: num(a, 'model-ema-decay', 0, 1) ?? 0.9998 } : {}),
+        schedule,
+        ...(mixup.mixup > 0 || mixup.cutmix > 0 ? { mixup: { mixupAlpha: mixup.mixup, cutmixAlpha: mixup.cutmix, prob: mixup.prob, switchProb: mixup.switchProb } } : {}),
+        ...(emaDecay !== undefined ? { ema: emaDecay } : {}),
         ...(teacher ? { teacher } : {}),
         output: out,
         resume,
@@ -223,7 +322,7 @@ export const train: Command = {
           class_names: trainSet.classes,
           preprocess: pre,
           data: { train: resolve(dataPath), val: valPath ? resolve(valPath) : undefined, val_split: str(a, 'val-split'), train_samples: trainSet.length, val_samples: valSet?.length ?? 0 },
-          args: Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'resume' && k !== 'json')),
+          args: Object.fromEntries(Object.entries(a).filter(([k, x]) => !['resume', 'overwrite', 'json', 'output'].includes(k) && x !== undefined)),
         },
         signal: ctl.signal,
         onStep: (s) => progress(s, epochs, int(a, 'log-interval')),

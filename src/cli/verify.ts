@@ -15,7 +15,7 @@ export const verify: Command = {
     const pattern = p[0] ? new RegExp(`^${p[0].replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i') : undefined;
     const rows = verifySeeds(seeds, pattern ? (n) => pattern.test(n) : undefined);
     if (!rows.length) {
-      process.stderr.write(`tsimm verify: no seed model matches "${p[0]}"\n`);
+      process.stderr.write(`tsimm verify: error: no seed model matches "${p[0]}"\n`);
       return 1;
     }
     out(v['json'] ? json({ rows, summary: summarize(rows) }) : formatVerify(rows));

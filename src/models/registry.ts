@@ -23,7 +23,7 @@ export class UnknownModelError extends Error {
   }
 }
 
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let diag = prev[0]!;
@@ -39,13 +39,17 @@ function editDistance(a: string, b: string): number {
 
 export function closestNames(name: string, count = 5): string[] {
   const q = name.toLowerCase();
+  // Only close names: a far-off one (nosuchmodel) gets none rather than five unrelated ones.
+  const near = Math.max(1, Math.floor(q.length / 4));
   return [...entries.keys()]
     .map((n) => {
       const l = n.toLowerCase();
       // Substring hits rank first (a user typing "resnet50" wants resnet50d too), then edit distance.
-      const score = l.includes(q) || q.includes(l) ? Math.abs(l.length - q.length) * 0.1 : editDistance(q, l);
-      return { n, score };
+      const sub = Math.min(l.length, q.length) >= 3 && (l.includes(q) || q.includes(l));
+      const score = sub ? Math.abs(l.length - q.length) * 0.1 : editDistance(q, l);
+      return { n, score, ok: sub || editDistance(q, l) <= near };
     })
+    .filter((x) => x.ok)
     .sort((a, b) => a.score - b.score || a.n.localeCompare(b.n))
     .slice(0, count)
     .map((x) => x.n);

@@ -6,6 +6,7 @@ import { decodeCheckpoint, decodePdparams, detectFormat as detectFormatOf, mapCh
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { decodeTorch } from '../weights/torch.js';
 import { withFile } from './fileio.js';
+import { readSafetensorsIndex } from './safetensors.js';
 
 export type { CheckpointFormat };
 
@@ -34,4 +35,17 @@ export function readCheckpoint(path: string): { format: CheckpointFormat; tensor
 /** Tensors of a checkpoint file under our keys for `graph` (not yet checked: applyWeights does that). */
 export function readCheckpointFor(graph: Graph, path: string, scheme?: KeyScheme): { tensors: Map<string, HostTensor>; unmapped: string[]; scheme: KeyScheme } {
   return mapCheckpointFor(graph, readCheckpoint(path).tensors, scheme);
+}
+
+/**
+ * The class count a checkpoint's classifier was trained with (its `classifier.weight` rows), or undefined when it
+ * has none (a backbone). A timm-keyed safetensors file tells from its header; other files are read and key-mapped.
+ */
+export function checkpointHeadWidth(graph: Graph, classifier: string, path: string, scheme?: KeyScheme): number | undefined {
+  const key = `${classifier}.weight`;
+  if (detectFormat(path) === 'safetensors') {
+    const entry = readSafetensorsIndex(path).tensors.get(key);
+    if (entry) return entry.shape[0];
+  }
+  return readCheckpointFor(graph, path, scheme).tensors.get(key)?.shape[0];
 }

@@ -76,7 +76,7 @@ export async function classify(model: Model, images: string[], o: ClassifyOption
       const classes = logits.shape[1]!;
       batch.files.forEach((file, i) => {
         const probs = softmax(logits.data.subarray(i * classes, (i + 1) * classes));
-        const predictions = topk(probs, o.topk ?? 5).map((index) => ({ index, ...labelOf(index, classes, o.classNames), prob: probs[index]! }));
+        const predictions = topk(probs, o.topk ?? 5).map((index) => ({ index, ...labelOf(index, classes, o.classNames ?? model.classNames), prob: probs[index]! }));
         const f = out['features'];
         const dim = f?.shape[1] ?? 0;
         byImage.set(file, { image: file, predictions, features: f ? f.data.slice(i * dim, (i + 1) * dim) : undefined });

@@ -58,6 +58,11 @@ export const TORCH_STORAGE: Record<string, string> = {
 /** Python 2-style byte strings: one char per byte (Buffer's latin1 decoding is native and fast). */
 const latin1 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
+/** argparse.Namespace, built by NEWOBJ (a constructor) and given its attributes by BUILD: data only. */
+class Namespace {
+  readonly kind = 'namespace';
+}
+
 function torchNames(what: string): AllowList {
   const reg = new AllowList(what);
   const ordered = () => new Map();
@@ -67,6 +72,8 @@ function torchNames(what: string): AllowList {
   reg.register('torch._utils', '_rebuild_tensor', ((storage: StorageRef, offset: number, shape: number[], stride: number[]) =>
     ({ kind: 'tensor', storage, offset, shape: [...shape], stride: [...stride] }) satisfies TensorRef) as Fn);
   reg.register('torch._utils', '_rebuild_parameter', ((t: TensorRef) => t) as Fn);
+  // timm's train.py checkpoints carry its command line (args) beside the state dict: plain attributes, kept as data.
+  reg.register('argparse', 'Namespace', Namespace as unknown as Fn);
   for (const [cls, dtype] of Object.entries(TORCH_STORAGE)) {
     // A storage class is only a dtype tag inside a persistent id.
     reg.register('torch', cls, Object.assign(() => undefined, { dtype }) as Fn);

@@ -3,7 +3,7 @@
  * user's class names and the preprocessing, so `predict` and `eval` with `--weights RUN/best.safetensors` build
  * the model the weights fit and print the user's classes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PreprocessConfig } from '../data/transforms.js';
 import { InputError } from '../weights/tensor.js';
@@ -36,4 +36,12 @@ export function runConfigFor(weights: string): RunConfig | undefined {
     ...(c.class_names ? { classNames: c.class_names } : {}),
     ...(c.preprocess ? { preprocess: c.preprocess } : {}),
   };
+}
+
+/** A weights path as given: a checkpoint file, or a run directory (its best.safetensors, else last.safetensors). */
+export function runWeightsFile(path: string): string {
+  if (!existsSync(path)) throw new InputError(`${path} does not exist; give a checkpoint file or a tsimm train run directory`);
+  if (!statSync(path).isDirectory()) return path;
+  for (const f of ['best.safetensors', 'last.safetensors']) if (existsSync(join(path, f))) return join(path, f);
+  throw new InputError(`${path} is a directory without best.safetensors or last.safetensors; give a checkpoint file or a tsimm train run directory`);
 }

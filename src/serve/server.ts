@@ -269,7 +269,8 @@ export class InferenceServer {
    */
   private discard(req: IncomingMessage): Promise<boolean> {
     const limit = this.o.maxBodyBytes;
-    if (Number(req.headers['content-length']) > limit) return Promise.resolve(false);
+    // A client already gone (mid-body) sends nothing more: no 'end' or 'close' will come to wait for.
+    if (req.destroyed || req.socket.destroyed || Number(req.headers['content-length']) > limit) return Promise.resolve(false);
     return new Promise((resolve) => {
       let n = 0;
       const done = (ok: boolean) => {

@@ -114,6 +114,26 @@ async function served(s: Served, c: number, body: Buffer, headers: Record<string
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+type Stats = Record<string, { count: number; ns: number }>;
+/** The server's Triton statistics (null where the server has none: the code before they existed). */
+async function stats(s: Served): Promise<Stats | null> {
+  const r = await send(s, 'GET', `/v2/models/${MODEL}/stats`);
+  if (r.status !== 200) return null;
+  return (JSON.parse(r.body.toString()) as { model_stats: { inference_stats: Stats }[] }).model_stats[0]!.inference_stats;
+}
+
+/**
+ * Where a request's time went, ms per request (perf_analyzer's server-side breakdown): queue, compute input
+ * (batching and the hand-over to the worker), compute infer (ORT's run), compute output (the hand-back); and the
+ * client's mean latency, whose rest is HTTP, parsing and the load generator.
+ */
+function breakdown(a: Stats | null, b: Stats | null, latencyMs: number) {
+  if (!a || !b) return { clientMs: round3(latencyMs) };
+  const per = (k: string) => round3((b[k]!.ns - a[k]!.ns) / 1e6 / Math.max(1, b[k]!.count - a[k]!.count));
+  return { clientMs: round3(latencyMs), queueMs: per('queue'), computeInputMs: per('compute_input'), computeInferMs: per('compute_infer'), computeOutputMs: per('compute_output') };
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'tsimm-ratio-'));
@@ -147,7 +167,7 @@ const header = Buffer.from(JSON.stringify({ inputs: [{ name: model.graph.inputs[
 const body = Buffer.concat([header, Buffer.from(x.buffer)]);
 const headers = { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' };
 
-type Row = { round: number; concurrency: number; rawBatch1: number; rawBatchC: number; rawNoSpinBatch1: number; rawNoSpinBatchC: number; served: Record<string, number> };
+type Row = { round: number; concurrency: number; rawBatch1: number; rawBatchC: number; rawNoSpinBatch1: number; rawNoSpinBatchC: number; served: Record<string, number>; breakdown: Record<string, ReturnType<typeof breakdown>> };
 const rows: Row[] = [];
 try {
   for (const s of servers) await start(s);
@@ -156,11 +176,16 @@ try {
       const b = Math.min(conc, MAX_BATCH);
       const before = { one: await raw(1), c: b === 1 ? 0 : await raw(b), nsOne: await raw(1, sessions.noSpin), nsC: b === 1 ? 0 : await raw(b, sessions.noSpin) };
       const got: Record<string, number> = {};
+      const parts: Row['breakdown'] = {};
       // Alternate the servers' order each round, so neither always runs right after raw ORT.
-      for (const s of r % 2 ? [...servers].reverse() : servers) got[s.name] = round1(await served(s, conc, body, headers));
+      for (const s of r % 2 ? [...servers].reverse() : servers) {
+        const s0 = await stats(s);
+        got[s.name] = round1(await served(s, conc, body, headers));
+        parts[s.name] = breakdown(s0, await stats(s), (1000 * conc) / got[s.name]!);
+      }
       const after = { one: await raw(1), c: b === 1 ? 0 : await raw(b), nsOne: await raw(1, sessions.noSpin), nsC: b === 1 ? 0 : await raw(b, sessions.noSpin) };
       const mean = (x: number, y: number) => round1((x + y) / 2);
-      const row = { round: r + 1, concurrency: conc, rawBatch1: mean(before.one, after.one), rawBatchC: b === 1 ? mean(before.one, after.one) : mean(before.c, after.c), rawNoSpinBatch1: mean(before.nsOne, after.nsOne), rawNoSpinBatchC: b === 1 ? mean(before.nsOne, after.nsOne) : mean(before.nsC, after.nsC), served: got };
+      const row = { round: r + 1, concurrency: conc, rawBatch1: mean(before.one, after.one), rawBatchC: b === 1 ? mean(before.one, after.one) : mean(before.c, after.c), rawNoSpinBatch1: mean(before.nsOne, after.nsOne), rawNoSpinBatchC: b === 1 ? mean(before.nsOne, after.nsOne) : mean(before.nsC, after.nsC), served: got, breakdown: parts };
       rows.push(row);
       process.stderr.write(`round ${r + 1} C=${conc}: raw b1 ${row.rawBatch1}/s, raw b${b} ${row.rawBatchC}/s; raw no-spin b1 ${row.rawNoSpinBatch1}/s, b${b} ${row.rawNoSpinBatchC}/s; ${Object.entries(got).map(([k, v]) => `${k} ${v}/s`).join('; ')}\n`);
     }
@@ -186,6 +211,8 @@ const summary = LEVELS.flatMap((conc) => {
     ratioVsBatch1: ratio(rs, (r) => r.served[s.name]! / r.rawBatch1),
     ratioVsBatchC: ratio(rs, (r) => r.served[s.name]! / r.rawBatchC),
     ratioVsBestRawBatch1: ratio(rs, (r) => r.served[s.name]! / Math.max(r.rawBatch1, r.rawNoSpinBatch1)),
+    // Medians over rounds of each part, ms per request.
+    breakdownMs: Object.fromEntries(Object.keys(rs[0]!.breakdown[s.name]!).map((k) => [k, median(rs.map((r) => (r.breakdown[s.name] as Record<string, number>)[k]!))])),
   }));
 });
 const result = {
@@ -210,4 +237,5 @@ const lines = [
   '|---|---|---|---|---|---|---|---|',
   ...summary.map((s) => `| ${s.concurrency} | ${s.server}${s.serverArgs.length ? ` (${s.serverArgs.join(' ')})` : ''} | ${s.servedPerS} | ${s.rawBatch1PerS} (${s.rawNoSpinBatch1PerS}) | ${s.rawBatchCPerS} (${s.rawNoSpinBatchCPerS}) | ${s.ratioVsBatch1} | ${s.ratioVsBatchC} | ${s.ratioVsBestRawBatch1} |`),
 ];
+lines.push('', 'ms per request (medians): client latency; server queue / compute input / infer / output', ...summary.map((s) => `C=${s.concurrency} ${s.server}: ${Object.entries(s.breakdownMs).map(([k, v]) => `${k} ${v}`).join(', ')}`));
 process.stdout.write(`${lines.join('\n')}\n\n${file}\n`);

@@ -308,6 +308,19 @@ describe('tsimm serve: Triton clients (perf_analyzer, tritonclient) unmodified',
   });
 });
 
+describe('tsimm serve --help', () => {
+  it("states --max-pixels' default as the other commands do: PIL's DecompressionBombError threshold", async () => {
+    const { runCli } = await import('./helpers/cli.js');
+    const line = (cmd: string) => runCli(dir, [cmd, '--help']).stdout.split('\n').find((l) => l.includes('--max-pixels'))!;
+    const serve = line('serve');
+    assert.match(serve, /default 178956970: where PIL raises DecompressionBombError, 2 × its MAX_IMAGE_PIXELS/);
+    assert.equal(serve, line('predict'));
+    assert.doesNotMatch(serve, /89478485/);
+    assert.match(runCli(dir, ['serve', '--help']).stdout, /--max-queue-delay MS +.*default 0 ms/);
+  });
+});
+
+// npx runs the built package (dist/), as a user's install has it: run `npm run prepare` after changing src/.
 const NO_DIST = existsSync(join(REPO, 'dist/cli/main.js')) ? false : 'dist/ is not built (npm run prepare)';
 describeOrSkip('tsimm serve under npx', NO_DIST, () => {
   it('stops (drains, exits, frees the port) when npx gets SIGTERM', async () => {
@@ -347,5 +360,6 @@ describeOrSkip('tsimm serve under npx', NO_DIST, () => {
       );
     }
     assert.ok(refused, `the server still answers at ${url} 10 s after npx got SIGTERM`);
+    assert.match(err, /npm, the parent process, is gone: draining/);
   });
 });

@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imagenetClasses } from '../data/labels.js';
 import { PreprocessPool } from '../data/pool.js';
-import { DEFAULT_MAX_PIXELS, resolvePreprocess } from '../data/preprocess.js';
+import { resolvePreprocess } from '../data/preprocess.js';
 import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
 import { needsExternalData, writeChunksAtomic } from '../onnx/export.js';
@@ -17,6 +17,7 @@ import { InputError } from '../weights/tensor.js';
 import { resolveDevice, unavailableReason } from '../runtime/device.js';
 import { int, num, oneOf, str, UsageError, type Command, type Values } from './args.js';
 import { DEVICE_OPTIONS, deviceFrom } from './device.js';
+import { PREPROCESS_OPTIONS } from './options.js';
 import { imagesIn, loadWeights, runPreprocess, trainedRun, WEIGHT_OPTIONS } from './model-args.js';
 
 export const serve: Command = {
@@ -36,7 +37,7 @@ export const serve: Command = {
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime threads per worker (default: the cores shared among all workers)' },
     'decode-workers': { type: 'string', arg: 'N', help: 'image decoding threads (default: cores − 1, at least 1)' },
     'max-body': { type: 'string', arg: 'MB', help: 'largest request body (default 32 MB; larger get 413)' },
-    'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}: where PIL raises DecompressionBombError, 2 × its MAX_IMAGE_PIXELS)` },
+    'max-pixels': PREPROCESS_OPTIONS['max-pixels']!, // one default and one wording with predict/eval/train
     'request-timeout': { type: 'string', arg: 'S', help: 'a request must arrive in full within this (default 60 s)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
     precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 serves a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },
@@ -106,14 +107,17 @@ export const serve: Command = {
       process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
       process.once('SIGINT', () => void stop('SIGINT').then(resolve));
       process.once('SIGHUP', () => void stop('SIGHUP').then(resolve));
-      // A launcher killed without passing the signal on (`npx` or `npm exec` on SIGTERM: npm exits 143 and its
-      // shell child dies) leaves this process to init: its parent changes. Drain and exit then, as on SIGTERM,
-      // rather than listen on as an orphan nobody can stop.
-      const parent = process.ppid;
-      const watch = setInterval(() => {
-        if (process.ppid !== parent) void stop('parent process gone').then(resolve);
-      }, 500);
-      watch.unref();
+      // npm (`npx`, `npm exec`, `npm run`) killed with SIGTERM does not pass it on: it exits 143, its shell child
+      // dies, and this process is left to init, its parent changed. Drain and exit then, as on SIGTERM, rather than
+      // listen on as an orphan nobody can stop. Only under npm (its npm_command in the environment): a server
+      // detached on purpose (nohup, setsid, a shell's `&` then exit) is left to run.
+      if (process.env['npm_command'] !== undefined) {
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid !== parent) void stop('npm, the parent process, is gone').then(resolve);
+        }, 500);
+        watch.unref();
+      }
     });
 
     for (const name of names) {

@@ -53,7 +53,7 @@ export const PREPROCESS_OPTIONS: Command['options'] = {
   mean: { type: 'string', arg: 'R,G,B', help: 'normalization mean' },
   std: { type: 'string', arg: 'R,G,B', help: 'normalization std' },
   'exif-rotate': { type: 'string', arg: 'on|off', help: 'apply EXIF orientation (default: as the reference: cv2 on, PIL off)' },
-  'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}: where PIL raises DecompressionBombError, 2 × its MAX_IMAGE_PIXELS warning limit)` },
+  'max-pixels': { type: 'string', arg: 'N', help: `refuse larger images (default ${DEFAULT_MAX_PIXELS}: where PIL raises DecompressionBombError, 2 × its MAX_IMAGE_PIXELS)` },
 };
 
 function triple(v: Values, key: string): [number, number, number] | undefined {

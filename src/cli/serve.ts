@@ -18,10 +18,11 @@ import { InputError } from '../weights/tensor.js';
 import { resolveDevice, unavailableReason } from '../runtime/device.js';
 import { int, num, oneOf, str, UsageError, type Command, type Values } from './args.js';
 import { DEVICE_OPTIONS, deviceFrom } from './device.js';
+import { PREPROCESS_OPTIONS } from './options.js';
 import { imagesIn, loadWeights, runPreprocess, trainedRun, WEIGHT_OPTIONS } from './model-args.js';
 
 export const serve: Command = {
-  usage: 'MODEL[.TAG]... [--weights [MODEL=]FILE]... [--port 8080] [--host 127.0.0.1] [--max-batch 8] [--max-queue-delay 2] [--precision int8 --calib DIR]',
+  usage: 'MODEL[.TAG]... [--weights [MODEL=]FILE]... [--port 8080] [--host 127.0.0.1] [--max-batch 8] [--max-queue-delay 0] [--precision int8 --calib DIR]',
   summary: 'Serve models over the Open Inference Protocol (KServe v2 REST) with dynamic batching in worker threads; demo page at /.',
   options: {
     ...WEIGHT_OPTIONS,
@@ -30,14 +31,14 @@ export const serve: Command = {
     port: { type: 'string', short: 'p', arg: 'N', help: 'TCP port (default 8080; 0 picks a free one)' },
     host: { type: 'string', arg: 'ADDR', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces, as in a container)' },
     'max-batch': { type: 'string', arg: 'N', help: 'most images per model execution (default 8; 1 turns batching off)' },
-    'max-queue-delay': { type: 'string', arg: 'MS', help: 'longest a request waits for others to batch with (default 2 ms; 0 allowed)' },
+    'max-queue-delay': { type: 'string', arg: 'MS', help: 'longest a request waits for others to batch with while another batch runs (default 0 ms, as Triton; never when nothing runs)' },
     'max-queue': { type: 'string', arg: 'N', help: 'requests waiting per model before new ones get 503 (default 256)' },
     'queue-timeout': { type: 'string', arg: 'MS', help: 'a request still queued after this gets 503 (default 30000)' },
     workers: { type: 'string', arg: 'N', help: 'inference worker threads per model, one session each (default 1)' },
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime threads per worker (default: the cores shared among all workers)' },
     'decode-workers': { type: 'string', arg: 'N', help: 'image decoding threads (default: cores − 1, at least 1)' },
     'max-body': { type: 'string', arg: 'MB', help: 'largest request body (default 32 MB; larger get 413)' },
-    'max-pixels': { type: 'string', arg: 'N', help: 'refuse larger images (default 89478485, PIL\'s limit)' },
+    'max-pixels': PREPROCESS_OPTIONS['max-pixels']!, // one default and one wording with predict/eval/train
     'request-timeout': { type: 'string', arg: 'S', help: 'a request must arrive in full within this (default 60 s)' },
     size: { type: 'string', arg: 'N', help: 'input size (default: the pretrained config)' },
     precision: { type: 'string', arg: 'fp32|fp16|int8', help: 'fp16 serves a float16 graph (fp32 in and out; for GPUs), int8 a model quantized on --calib images (default fp32)' },
@@ -60,7 +61,7 @@ export const serve: Command = {
     const workersPer = int(v, 'workers') ?? 1;
     const cores = availableParallelism();
     const threads = int(v, 'threads') ?? Math.max(1, Math.floor(cores / (workersPer * names.length)));
-    const batch = { maxBatch: int(v, 'max-batch') ?? 8, maxQueueDelayMs: num(v, 'max-queue-delay', 0, 60_000) ?? 2, maxQueue: int(v, 'max-queue') ?? 256, queueTimeoutMs: int(v, 'queue-timeout') ?? 30_000 };
+    const batch = { maxBatch: int(v, 'max-batch') ?? 8, maxQueueDelayMs: num(v, 'max-queue-delay', 0, 60_000) ?? 0, maxQueue: int(v, 'max-queue') ?? 256, queueTimeoutMs: int(v, 'queue-timeout') ?? 30_000 };
     const port = int(v, 'port', 0) ?? 8080;
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
     const pool = new PreprocessPool(int(v, 'decode-workers') ?? Math.max(1, cores - 1));
@@ -106,14 +107,27 @@ export const serve: Command = {
     const stopped = new Promise<number>((resolve) => {
       process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
       process.once('SIGINT', () => void stop('SIGINT').then(resolve));
+      process.once('SIGHUP', () => void stop('SIGHUP').then(resolve));
+      // npm (`npx`, `npm exec`, `npm run`) killed with SIGTERM does not pass it on: it exits 143, its shell child
+      // dies, and this process is left to init, its parent changed. Drain and exit then, as on SIGTERM, rather than
+      // listen on as an orphan nobody can stop. Only under npm (its npm_command in the environment): a server
+      // detached on purpose (nohup, setsid, a shell's `&` then exit) is left to run.
+      if (process.env['npm_command'] !== undefined) {
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid !== parent) void stop('npm, the parent process, is gone').then(resolve);
+        }, 500);
+        watch.unref();
+      }
     });
 
     for (const name of names) {
       try {
         const served = await loadModel(name, v, weights.get(name), precision, calib, dir, batch.maxBatch);
         served.model.info['device'] = resolveDevice(device.device);
+        served.model.serving = { maxQueueDelayMs: batch.maxQueueDelayMs, instances: workersPer, threads, kind: resolveDevice(device.device) === 'cpu' ? 'KIND_CPU' : 'KIND_GPU' };
         server.models.set(name, served.model);
-        const ws = Array.from({ length: workersPer }, () => new InferenceWorker(served.path, { threads, ...device }));
+        const ws = Array.from({ length: workersPer }, () => new InferenceWorker(served.path, { threads, ...device, spinning: false }));
         instances.push(...ws);
         await Promise.all(ws.map((w) => w.ready));
         served.model.batcher = new Batcher(served.model.spec, ws, batch, server.metrics);

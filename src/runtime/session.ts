@@ -12,6 +12,11 @@ export interface SessionOptions extends DeviceOptions {
   optimization?: Optimization;
   /** Write ONNX Runtime's optimized graph here (to see which fusions and layouts it chose). */
   optimizedModelPath?: string;
+  /**
+   * false: idle intra-op threads sleep instead of spinning (ORT's session.intra_op.allow_spinning = 0), leaving
+   * the cores to other threads of the process (a server's HTTP thread); default: ORT's (spinning).
+   */
+  spinning?: boolean;
 }
 
 export type Session = ort.InferenceSession;
@@ -34,6 +39,7 @@ export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.Ses
     logSeverityLevel: ORT_LOG_LEVELS[ortLog] ?? 3,
   };
   if (o.optimizedModelPath) opts.optimizedModelFilePath = o.optimizedModelPath;
+  if (o.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   // Only a device named here: TSIMM_DEVICE is createSession's default, not that of every caller (the trainer).
   if (o.device && resolveDevice(o.device) !== 'cpu') opts.executionProviders = executionProviders(o.device);
   return opts;

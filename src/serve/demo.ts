@@ -63,6 +63,7 @@ export function demoPage(models: string[]): string {
   return `<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>tsimm serve</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222 }
   #drop { border: 2px dashed #999; border-radius: 8px; padding: 1.5rem; text-align: center; }

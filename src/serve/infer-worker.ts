@@ -27,10 +27,12 @@ createSession(init.path, init.session).then(
     port.postMessage({ ready: true, input, output });
     port.on('message', async (job: Job) => {
       try {
-        const t0 = performance.now();
+        // Times on the clock every thread shares (timeOrigin + now), so the batcher can split its round trip.
+        const startAt = performance.timeOrigin + performance.now();
         const r = await session.run({ [input]: new ort.Tensor('float32', job.data, job.shape) }, [output]);
         const logits = r[output]!.data as Float32Array;
-        port.postMessage({ id: job.id, logits, computeMs: performance.now() - t0 }, [logits.buffer as ArrayBuffer]);
+        const endAt = performance.timeOrigin + performance.now();
+        port.postMessage({ id: job.id, logits, computeMs: endAt - startAt, startAt, endAt }, [logits.buffer as ArrayBuffer]);
       } catch (e) {
         port.postMessage({ id: job.id, error: (e as Error).message.split('\n')[0] });
       }

@@ -72,7 +72,11 @@ export function splitBody(body: Buffer, headerLength?: string): { json: Json; bi
   try {
     json = JSON.parse(jsonBytes.toString('utf8'));
   } catch (e) {
-    throw new HttpError(400, `the request is not valid JSON: ${(e as Error).message.split('\n')[0]}`);
+    // V8's message quotes the text around the error: never echo the body (it may be binary) — say where.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    const gz = jsonBytes[0] === 0x1f && jsonBytes[1] === 0x8b;
+    const hint = gz ? '; it looks gzip-compressed: send Content-Encoding: gzip' : headerLength === undefined && jsonBytes.length > 0 && jsonBytes[0] === 0x7b ? '; binary tensors need Inference-Header-Content-Length' : '';
+    throw new HttpError(400, `the request is not valid JSON${at !== undefined ? ` (at byte ${at})` : ''}${hint}`);
   }
   if (!isObject(json)) throw new HttpError(400, 'the request must be a JSON object with "inputs"');
   return { json, binary };
@@ -109,28 +113,40 @@ export function parseInferRequest(json: Json, binary: Buffer, m: ModelSpec): Inf
     const expect = count * SIZES[datatype]!;
     if (binarySize !== expect) throw new HttpError(400, `input "${m.input.name}" declares ${binarySize} binary bytes; [${shape.join(', ')}] ${datatype} is ${expect}`);
     if (binary.length !== expect) throw new HttpError(400, `the body carries ${binary.length} binary bytes after the JSON header; input "${m.input.name}" declares ${expect}`);
-    const copy = Buffer.from(binary); // aligned, owned
-    values = datatype === 'FP32' ? new Float32Array(copy.buffer, copy.byteOffset, count) : new Uint8Array(copy.buffer, copy.byteOffset, count);
+    if (datatype === 'FP32') {
+      // One copy, into an aligned buffer the batcher can hand to the worker as it is. Non-finite values pass
+      // through as Triton passes them (NaN in, NaN out): perf_analyzer's default data are random bytes.
+      const x = new Float32Array(count);
+      new Uint8Array(x.buffer).set(binary);
+      values = x;
+    } else values = binary;
   } else {
     if (binary.length) throw new HttpError(400, `the body has ${binary.length} bytes after the JSON header but no input declares binary_data_size`);
     const data = inp['data'];
     if (!Array.isArray(data)) throw new HttpError(400, `input "${m.input.name}" has no "data" array (or binary_data_size)`);
     const flat = data.flat(3) as unknown[];
     if (flat.length !== count) throw new HttpError(400, `input "${m.input.name}" has ${flat.length} values; shape [${shape.join(', ')}] needs ${count}`);
-    const bad = flat.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x) || (datatype === 'UINT8' && (!Number.isInteger(x) || x < 0 || x > 255)));
-    if (bad >= 0) throw new HttpError(400, `input "${m.input.name}" value ${bad} is ${JSON.stringify(flat[bad])}; ${datatype === 'UINT8' ? 'UINT8 takes integers 0-255' : 'FP32 takes finite numbers'}`);
+    const bad = flat.findIndex((x) => typeof x !== 'number' || (datatype === 'UINT8' && (!Number.isInteger(x) || x < 0 || x > 255)));
+    if (bad >= 0) throw new HttpError(400, `input "${m.input.name}" element ${bad} (index [${position(bad, shape as number[]).join(', ')}]) is ${JSON.stringify(flat[bad])}; ${datatype === 'UINT8' ? 'UINT8 takes integers 0-255' : 'FP32 takes numbers'}`);
     values = flat as number[];
   }
-  const x = datatype === 'FP32' ? Float32Array.from(values) : normalizePixels(values, n, m);
-  if (datatype === 'FP32' && binarySize !== undefined) {
-    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) throw new HttpError(400, `input "${m.input.name}" value ${i} is not finite`);
-  }
+  const x = datatype === 'FP32' ? (values instanceof Float32Array ? values : Float32Array.from(values)) : normalizePixels(values, n, m);
   const id = json['id'];
   if (id !== undefined && typeof id !== 'string') throw new HttpError(400, '"id" must be a string');
   const top = isObject(json['parameters']) ? json['parameters'] : {};
   const timeout = top['timeout'];
   if (timeout !== undefined && (!Number.isInteger(timeout) || (timeout as number) < 0)) throw new HttpError(400, `the "timeout" parameter is microseconds, a non-negative integer; got ${JSON.stringify(timeout)}`);
   return { id, data: x, n, outputs: parseOutputs(json, m), ...(timeout ? { timeoutMs: (timeout as number) / 1000 } : {}) };
+}
+
+/** The multi-index of flat element `i` of a row-major tensor of `shape`. */
+export function position(i: number, shape: number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return idx;
 }
 
 /** UINT8 pixels NCHW → the model's normalized float32 input (no resize: that is /classify's job). */
@@ -149,19 +165,31 @@ function normalizePixels(px: ArrayLike<number>, n: number, m: ModelSpec): Float3
   return x;
 }
 
+function classCount(k: unknown, where: string): number | undefined {
+  if (k === undefined) return undefined;
+  if (!Number.isInteger(k) || (k as number) < 1) throw new HttpError(400, `${where} "classification" must be a positive integer (how many classes), got ${JSON.stringify(k)}`);
+  return k as number;
+}
+
+/**
+ * The requested outputs. Triton's classification extension is an output parameter
+ * (`"outputs": [{"name": ..., "parameters": {"classification": k}}]`); Triton passes a request-level
+ * `"parameters": {"classification": k}` to the backend, which ignores it. Here the request-level form is the
+ * default for every output that does not set its own, as `binary_data_output` is for `binary_data`.
+ */
 function parseOutputs(json: Json, m: ModelSpec): OutputRequest[] {
   const params = isObject(json['parameters']) ? json['parameters'] : {};
   const binaryAll = params['binary_data_output'] === true;
+  const kAll = classCount(params['classification'], 'the request\'s');
+  const out = (binary: boolean, k: number | undefined): OutputRequest => ({ name: m.output.name, binary, ...(k !== undefined ? { classification: Math.min(k, m.output.classes) } : {}) });
   const outputs = json['outputs'];
-  if (outputs === undefined) return [{ name: m.output.name, binary: binaryAll }];
+  if (outputs === undefined) return [out(binaryAll, kAll)];
   if (!Array.isArray(outputs)) throw new HttpError(400, '"outputs" must be an array of {"name": ...}');
   return outputs.map((o) => {
     if (!isObject(o) || o['name'] !== m.output.name) throw new HttpError(400, `${m.name} has no output ${JSON.stringify(isObject(o) ? o['name'] : o)}; its output is "${m.output.name}"`);
     const p = isObject(o['parameters']) ? o['parameters'] : {};
-    const k = p['classification'];
-    if (k !== undefined && (!Number.isInteger(k) || (k as number) < 1)) throw new HttpError(400, `"classification" must be a positive integer (how many classes), got ${JSON.stringify(k)}`);
     const binary = p['binary_data'] === undefined ? binaryAll : p['binary_data'] === true;
-    return { name: m.output.name, binary, ...(k !== undefined ? { classification: Math.min(k as number, m.output.classes) } : {}) };
+    return out(binary, classCount(p['classification'], `output "${m.output.name}"`) ?? kAll);
   });
 }
 
@@ -206,7 +234,7 @@ export function inferResponse(m: ModelSpec, req: InferRequest, logits: Float32Ar
   return { body: Buffer.concat([header, ...parts]), headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } };
 }
 
-export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification'];
+export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'];
 
 export function modelMetadata(m: ModelSpec, extra: Record<string, unknown>): Json {
   return {

@@ -5,6 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import type { PreprocessConfig } from '../data/preprocess.js';
 import type { PreprocessPool } from '../data/pool.js';
 import { softmax, topk as topIndices } from '../math.js';
@@ -13,6 +15,10 @@ import { demoAsset, demoPage } from './demo.js';
 import { ServerMetrics } from './metrics.js';
 import { multipartFile } from './multipart.js';
 import { HttpError, inferResponse, modelMetadata, parseInferRequest, SERVER_EXTENSIONS, splitBody, type ModelSpec } from './protocol.js';
+import { modelConfig, ModelStats, type ServingConfig } from './triton.js';
+
+const zip = { gzip: promisify(gzip), deflate: promisify(deflate) };
+const unzip = { gzip: promisify(gunzip), deflate: promisify(inflate) };
 
 export const VERSION = '0.1.0';
 
@@ -28,6 +34,8 @@ export interface ServedModel {
   wnids?: string[];
   batcher?: Batcher;
   loadError?: string;
+  /** Instances, threads and queue delay, for Triton's model configuration endpoint. */
+  serving?: ServingConfig;
 }
 
 export interface ServerOptions {
@@ -108,6 +116,7 @@ export class InferenceServer {
       res.writeHead(code, { 'content-length': String(Buffer.byteLength(body)), ...headers });
       res.end(body);
     };
+    const json200 = (x: unknown) => send(200, json(x), { 'content-type': 'application/json' });
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -129,6 +138,11 @@ export class InferenceServer {
           if (this.ready) return send(200, json({ ready: true }), { 'content-type': 'application/json' });
           throw new HttpError(503, this.draining ? 'the server is shutting down' : `not ready: ${this.loadingNames().join(', ') || 'no model'} still loading`);
         }
+        if (parts[1] === 'models' && parts.length === 3 && parts[2] === 'stats' && !this.models.has('stats')) {
+          route = 'model_stats';
+          only('GET');
+          return json200({ model_stats: [...this.models.values()].map((x) => (x.batcher?.stats ?? new ModelStats()).json(x.spec.name, x.spec.version)) });
+        }
         if (parts[1] === 'models' && parts.length >= 3) {
           model = parts[2]!;
           let rest = parts.slice(3);
@@ -144,6 +158,16 @@ export class InferenceServer {
             only('GET');
             return send(200, json(modelMetadata(m.spec, { ...m.info, preprocess: m.preprocess, ready: !!m.batcher })), { 'content-type': 'application/json' });
           }
+          if (action === 'config') {
+            route = 'model_config';
+            only('GET');
+            return json200(modelConfig(m.spec, m.serving ?? { maxQueueDelayMs: m.batcher?.o.maxQueueDelayMs ?? 0, instances: 1, threads: 1, kind: 'KIND_CPU' }));
+          }
+          if (action === 'stats') {
+            route = 'model_stats';
+            only('GET');
+            return json200({ model_stats: [(m.batcher?.stats ?? new ModelStats()).json(m.spec.name, m.spec.version)] });
+          }
           if (action === 'ready') {
             route = 'model_ready';
             only('GET');
@@ -158,7 +182,11 @@ export class InferenceServer {
             bytesIn = body.length;
             const r = action === 'infer' ? await this.infer(m, batcher, req, res, body) : await this.classify(m, batcher, req, res, body, url);
             extra = r.log;
-            return send(200, r.body, r.headers);
+            // Accept-Encoding as Triton honours it: the whole body compressed, Inference-Header-Content-Length
+            // still the uncompressed JSON header's length (clients decompress, then split).
+            const encoding = acceptedEncoding(req.headers['accept-encoding']);
+            if (encoding) return send(200, await zip[encoding](r.body), { ...r.headers, 'content-encoding': encoding, vary: 'accept-encoding' });
+            return send(200, r.body, { ...r.headers, vary: 'accept-encoding' });
           }
         }
         throw new HttpError(404, `no such endpoint: ${method} ${path}`);
@@ -167,6 +195,12 @@ export class InferenceServer {
         route = 'metrics';
         only('GET');
         return send(200, this.metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      }
+      if (path === '/favicon.ico') {
+        // The demo page declares no icon; a browser that asks anyway gets an empty answer, not a 404.
+        route = 'favicon';
+        only('GET');
+        return send(204, '', { 'cache-control': 'max-age=86400' });
       }
       if (path === '/' || path === '/index.html') {
         route = 'demo';
@@ -185,7 +219,11 @@ export class InferenceServer {
       // The batcher counts what it refuses or fails (REJECTED, CANCELED, BACKEND); here: bad requests, internal errors.
       const served = model ? this.models.get(model) : undefined;
       if (served && (route === 'infer' || route === 'classify') && (err.status === 400 || !(e instanceof HttpError))) this.metrics.failure.inc({ model: served.spec.name, version: served.spec.version, reason: 'OTHER' });
-      send(err.status, json({ error: err.message }), { 'content-type': 'application/json', ...err.headers });
+      // A body not read yet (unknown model or route, wrong method, not ready) is read and dropped first, up to
+      // --max-body, so a client still sending gets this answer, not a reset; past the limit the connection closes.
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
+      if (!req.readableEnded && !(await this.discard(req))) headers['connection'] = 'close';
+      send(err.status, json({ error: err.message }), headers);
     } finally {
       this.metrics.http.inc({ route, code: String(status) });
       if (this.o.accessLog) {
@@ -210,7 +248,51 @@ export class InferenceServer {
    * The body, refused with 413 past the limit. The rest of an oversized body is read and dropped before the
    * answer, so the client (still sending) sees the 413 rather than a reset; --request-timeout bounds that.
    */
-  private readBody(req: IncomingMessage): Promise<Buffer> {
+  private async readBody(req: IncomingMessage): Promise<Buffer> {
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
+      throw new HttpError(415, `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not supported; send gzip, deflate or an uncompressed body`, { 'accept-encoding': 'gzip, deflate' });
+    }
+    const raw = await this.readRaw(req);
+    if (encoding === 'identity') return raw;
+    try {
+      return await unzip[encoding](raw, { maxOutputLength: this.o.maxBodyBytes });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(413, `the request body decompresses to over the ${this.o.maxBodyBytes} byte limit (--max-body)`);
+      throw new HttpError(400, `the request body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  /**
+   * Read and drop a body nobody will use, before an error answer. True once it ended within --max-body; false
+   * past the limit (the caller closes the connection) or when the client went away.
+   */
+  private discard(req: IncomingMessage): Promise<boolean> {
+    const limit = this.o.maxBodyBytes;
+    // A client already gone (mid-body) sends nothing more: no 'end' or 'close' will come to wait for.
+    if (req.destroyed || req.socket.destroyed || Number(req.headers['content-length']) > limit) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let n = 0;
+      const done = (ok: boolean) => {
+        req.off('data', onData);
+        resolve(ok);
+      };
+      const onData = (c: Buffer) => {
+        n += c.length;
+        if (n > limit) {
+          req.pause();
+          done(false);
+        }
+      };
+      req.on('data', onData);
+      req.once('end', () => done(true));
+      req.once('close', () => done(req.complete));
+      req.once('error', () => done(false));
+      req.resume();
+    });
+  }
+
+  private readRaw(req: IncomingMessage): Promise<Buffer> {
     const limit = this.o.maxBodyBytes;
     const tooBig = () => new HttpError(413, `the request body is over the ${limit} byte limit (--max-body); send a smaller image or tensor`);
     return new Promise((resolve, reject) => {
@@ -275,6 +357,26 @@ export class InferenceServer {
     const timing = { decode_ms: +decodeMs.toFixed(2), queue_ms: +out.queueMs.toFixed(2), compute_ms: +out.computeMs.toFixed(2), total_ms: +(performance.now() - t0).toFixed(2) };
     return { body: json({ model_name: m.spec.name, model_version: m.spec.version, predictions, batch: out.batch, timing }), headers: { 'content-type': 'application/json' }, log: { batch: out.batch, ...timing } };
   }
+}
+
+/**
+ * The response encoding an Accept-Encoding header asks for, as Triton chooses it: among gzip, deflate and
+ * identity, the one of highest q (the first of equals); undefined for identity or none.
+ */
+export function acceptedEncoding(header: string | undefined): 'gzip' | 'deflate' | undefined {
+  if (!header) return undefined;
+  let best: string | undefined;
+  let weight = 0;
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)).find(Boolean);
+    const w = q ? Number(q[1]) : 1;
+    if ((name === 'gzip' || name === 'deflate' || name === 'identity') && w > weight) {
+      best = name;
+      weight = w;
+    }
+  }
+  return best === 'gzip' || best === 'deflate' ? best : undefined;
 }
 
 /** Cross-origin isolation, so onnxruntime-web may use wasm threads on the demo page. */

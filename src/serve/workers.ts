@@ -9,9 +9,12 @@ import type { SessionOptions } from '../runtime/session.js';
 export interface RunResult {
   logits: Float32Array;
   computeMs: number;
+  /** When the session's run started and ended, in ms on the shared clock (performance.timeOrigin + now()). */
+  startAt: number;
+  endAt: number;
 }
 
-type Reply = { id: number; logits: Float32Array; computeMs: number } | { id: number; error: string };
+type Reply = ({ id: number } & RunResult) | { id: number; error: string };
 
 export class InferenceWorker {
   private worker!: Worker;
@@ -46,7 +49,7 @@ export class InferenceWorker {
       const p = this.pending;
       this.pending = undefined;
       if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve({ logits: m.logits, computeMs: m.computeMs });
+      else p.resolve({ logits: m.logits, computeMs: m.computeMs, startAt: m.startAt, endAt: m.endAt });
     });
     w.on('exit', () => {
       if (this.closed) return;

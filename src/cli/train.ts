@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { openDataset, valSplit, checkSameClasses, type TrainDataset } from '../data/datasets.js';
 import { DataLoader, evalTransform, siblingModule, type TransformSpec } from '../data/loader.js';
 import { resolvePreprocess } from '../data/preprocess.js';
+import { trainRecipeDefaults } from '../data/small-image.js';
 import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
 import { fit, loaderSource, type EpochRecord, type StepInfo } from '../train/fit.js';
@@ -70,10 +71,11 @@ export const train: Command = {
     'mixup-prob': { type: 'string', arg: 'P', help: 'probability of mixing a batch (default 1)' },
     'mixup-switch-prob': { type: 'string', arg: 'P', help: 'probability of cutmix when both are on (default 0.5)' },
     aa: { type: 'string', arg: 'POLICY', help: "RandAugment policy, e.g. rand-m9-mstd0.5 (default none)" },
-    'color-jitter': { type: 'string', arg: 'F', help: 'color jitter strength (default 0.4)' },
+    'color-jitter': { type: 'string', arg: 'F', help: 'color jitter strength (default 0.4; 0 at <= 64 px)' },
     hflip: { type: 'string', arg: 'P', help: 'horizontal flip probability (default 0.5)' },
-    scale: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop area range (default 0.08,1)' },
+    scale: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop area range (default 0.08,1; at <= 64 px the default is pad + random crop instead)' },
     ratio: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop aspect range (default 0.75,1.333)' },
+    padding: { type: 'string', arg: 'PX', help: 'small-image recipe (<= 64 px): pad by PX and crop at random (default size/8; 0: resize only)' },
     reprob: { type: 'string', arg: 'P', help: 'random erasing probability (default 0)' },
     'no-aug': { type: 'boolean', help: 'no augmentation: train on the evaluation transform' },
     'model-ema': { type: 'boolean', help: 'keep an EMA of weights and buffers, evaluated beside the model' },
@@ -138,28 +140,31 @@ export const train: Command = {
     else if (a['pretrained']) await model.loadPretrained();
     else model.weights = timmInit(model.fullGraph, entry.family, seed);
 
-    const pre = resolvePreprocess(model.cfg, { size });
+    // Defaults by size: small images get pad + random crop instead of RandomResizedCrop (src/data/small-image.ts).
+    const recipe = trainRecipeDefaults(size, { scale: numbers(a, 'scale', 2) !== undefined, ratio: numbers(a, 'ratio', 2) !== undefined, hflip: num(a, 'hflip', 0, 1), colorJitter: num(a, 'color-jitter', 0), padding: int(a, 'padding', 0) });
+    const pre = resolvePreprocess(model.cfg, { size, ...(recipe.evalCropPct ? { cropPct: recipe.evalCropPct } : {}) });
     const batchSize = int(a, 'batch-size') ?? 32;
     const workers = int(a, 'workers', 0);
+    const transformConfig = {
+      seed,
+      channels: inChans,
+      size: [size, size],
+      interpolation: pre.interpolation,
+      mean: pre.mean,
+      std: pre.std,
+      crop: recipe.crop,
+      ...(recipe.crop === 'pad'
+        ? { padding: recipe.padding }
+        : { scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1], ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3] }),
+      hflip: recipe.hflip,
+      colorJitter: recipe.colorJitter,
+      autoAugment: str(a, 'aa'),
+      reprob: num(a, 'reprob', 0, 1) ?? 0,
+    };
     const trainTransform: TransformSpec = a['no-aug']
       ? evalTransform(pre, { channels: inChans as 1 | 3 })
-      : {
-          module: siblingModule(import.meta.url, '../data/train-transform'),
-          config: {
-            seed,
-            channels: inChans,
-            size: [size, size],
-            interpolation: pre.interpolation,
-            mean: pre.mean,
-            std: pre.std,
-            scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1],
-            ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3],
-            hflip: num(a, 'hflip', 0, 1) ?? 0.5,
-            colorJitter: num(a, 'color-jitter', 0) ?? 0.4,
-            autoAugment: str(a, 'aa'),
-            reprob: num(a, 'reprob', 0, 1) ?? 0,
-          },
-        };
+      : { module: siblingModule(import.meta.url, '../data/train-transform'), config: transformConfig };
+    process.stderr.write(`${a['no-aug'] ? 'train transform: none (--no-aug), the evaluation transform' : recipe.note}\n`);
     const shape: [number, number, number] = [inChans, size, size];
     const trainLoader = new DataLoader(trainSet, { batchSize, shape, transform: trainTransform, seed, dropLast: true, ...(workers !== undefined ? { workers } : {}) });
     const valLoader = valSet ? new DataLoader(valSet, { batchSize, shape, transform: evalTransform(pre, { channels: inChans as 1 | 3 }), shuffle: false, ...(workers !== undefined ? { workers } : {}) }) : undefined;
@@ -190,10 +195,11 @@ export const train: Command = {
       teacher.loadCheckpoint(tw);
     }
 
+    const epochs = int(a, 'epochs') ?? 10;
+    process.stderr.write(`recipe: ${epochs} epochs, batch ${batchSize}, ${topt.optimizer}${topt.optimizer === 'sgd' ? ` momentum ${topt.momentum}${topt.nesterov ? ' nesterov' : ''}` : ''} lr ${topt.lr}, weight decay ${topt.weightDecay}, label smoothing ${topt.labelSmoothing}, ${oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const) ?? 'cosine'} schedule; eval ${pre.size[0]} px crop_pct ${pre.cropPct} ${pre.interpolation}\n`);
     const ctl = new AbortController();
     const onSigint = () => ctl.abort();
     process.once('SIGINT', onSigint);
-    const epochs = int(a, 'epochs') ?? 10;
     let result;
     try {
       result = await fit({
@@ -222,6 +228,7 @@ export const train: Command = {
         config: {
           class_names: trainSet.classes,
           preprocess: pre,
+          train_transform: a['no-aug'] ? null : { ...transformConfig, note: recipe.note },
           data: { train: resolve(dataPath), val: valPath ? resolve(valPath) : undefined, val_split: str(a, 'val-split'), train_samples: trainSet.length, val_samples: valSet?.length ?? 0 },
           args: Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'resume' && k !== 'json')),
         },

@@ -57,7 +57,7 @@ export const train: Command = {
     opt: { type: 'string', arg: 'sgd|adamw', help: 'optimizer (default sgd)' },
     lr: { type: 'string', arg: 'LR', help: 'base learning rate (default 0.01)' },
     momentum: { type: 'string', arg: 'M', help: 'SGD momentum (default 0.9)' },
-    nesterov: { type: 'boolean', help: 'Nesterov momentum' },
+    nesterov: { type: 'boolean', help: "Nesterov momentum (default with --opt sgd, as timm's; --opt momentum for plain momentum)" },
     'weight-decay': { type: 'string', arg: 'WD', help: 'weight decay, not on biases and norms (default 2e-5)' },
     'label-smoothing': { type: 'string', arg: 'E', help: 'label smoothing (default 0.1)' },
     sched: { type: 'string', arg: 'cosine|step|constant', help: 'learning-rate schedule, stepped per update (default cosine)' },
@@ -92,6 +92,7 @@ export const train: Command = {
     'layer-decay': { type: 'string', arg: 'F', help: 'layer-wise learning-rate decay (timm)' },
     'checkpoint-hist': { type: 'string', arg: 'N', help: 'keep the last N epoch checkpoints' },
     seed: { type: 'string', arg: 'N', help: 'random seed (default 42): data order, augmentation, mixup, init' },
+    'cache-images': { type: 'string', arg: 'auto|on|off', help: 'keep decoded images in memory across epochs: auto (default, within a quarter of free memory, at most 2 GiB), on, off' },
     workers: { type: 'string', short: 'j', arg: 'N', help: 'decode/augment worker threads (default: cores − 1)' },
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime intra-op threads (default: all cores)' },
     limit: { type: 'string', arg: 'N', help: 'use only the first N training (and validation) samples' },
@@ -141,7 +142,7 @@ export const train: Command = {
     else model.weights = timmInit(model.fullGraph, entry.family, seed);
 
     // Defaults by size: small images get pad + random crop instead of RandomResizedCrop (src/data/small-image.ts).
-    const recipe = trainRecipeDefaults(size, { scale: numbers(a, 'scale', 2) !== undefined, ratio: numbers(a, 'ratio', 2) !== undefined, hflip: num(a, 'hflip', 0, 1), colorJitter: num(a, 'color-jitter', 0), padding: int(a, 'padding', 0) });
+    const recipe = trainRecipeDefaults(size, { scale: numbers(a, 'scale', 2) !== undefined, ratio: numbers(a, 'ratio', 2) !== undefined, hflip: num(a, 'hflip', 0, 1), colorJitter: num(a, 'color-jitter', 0), padding: int(a, 'padding', 0) }, int(a, 'epochs') ?? 10);
     const pre = resolvePreprocess(model.cfg, { size, ...(recipe.evalCropPct ? { cropPct: recipe.evalCropPct } : {}) });
     const batchSize = int(a, 'batch-size') ?? 32;
     const workers = int(a, 'workers', 0);
@@ -166,17 +167,19 @@ export const train: Command = {
       : { module: siblingModule(import.meta.url, '../data/train-transform'), config: transformConfig };
     process.stderr.write(`${a['no-aug'] ? 'train transform: none (--no-aug), the evaluation transform' : recipe.note}\n`);
     const shape: [number, number, number] = [inChans, size, size];
-    const trainLoader = new DataLoader(trainSet, { batchSize, shape, transform: trainTransform, seed, dropLast: true, ...(workers !== undefined ? { workers } : {}) });
-    const valLoader = valSet ? new DataLoader(valSet, { batchSize, shape, transform: evalTransform(pre, { channels: inChans as 1 | 3 }), shuffle: false, ...(workers !== undefined ? { workers } : {}) }) : undefined;
+    const cache = oneOf(a, 'cache-images', ['auto', 'on', 'off'] as const) ?? 'auto';
+    const trainLoader = new DataLoader(trainSet, { batchSize, shape, transform: trainTransform, seed, dropLast: true, cache, ...(workers !== undefined ? { workers } : {}) });
+    const valLoader = valSet ? new DataLoader(valSet, { batchSize, shape, transform: evalTransform(pre, { channels: inChans as 1 | 3 }), shuffle: false, cache, ...(workers !== undefined ? { workers } : {}) }) : undefined;
     if (trainLoader.batchesPerEpoch === 0) throw new InputError(`--batch-size ${batchSize} is larger than the ${trainSet.length} training samples`);
 
     const freeze = (a['freeze'] as string[] | undefined) ?? [];
     const distillKind = str(a, 'teacher') ? (oneOf(a, 'distill', ['kl', 'dml'] as const) ?? 'kl') : undefined;
     const topt: TrainerOptions = {
-      optimizer: oneOf(a, 'opt', ['sgd', 'adamw'] as const) ?? 'sgd',
+      // timm's 'sgd' is Nesterov SGD; its 'momentum' is plain momentum SGD.
+      optimizer: oneOf(a, 'opt', ['sgd', 'momentum', 'adamw'] as const) === 'adamw' ? 'adamw' : 'sgd',
       lr: num(a, 'lr', 0) ?? 0.01,
       momentum: num(a, 'momentum', 0, 1) ?? 0.9,
-      nesterov: Boolean(a['nesterov']),
+      nesterov: a['nesterov'] !== undefined ? Boolean(a['nesterov']) : (oneOf(a, 'opt', ['sgd', 'momentum', 'adamw'] as const) ?? 'sgd') === 'sgd',
       weightDecay: num(a, 'weight-decay', 0) ?? 2e-5,
       labelSmoothing: num(a, 'label-smoothing', 0, 1) ?? 0.1,
       batchNorm: oneOf(a, 'batch-norm', ['train', 'frozen'] as const) ?? 'train',

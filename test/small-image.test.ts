@@ -14,6 +14,8 @@ import { resolvePreprocess } from '../src/data/transforms.js';
 import { crop, resizePil, type RgbImage } from '../src/data/resize.js';
 import { defaultPadding, padCrop, smallImageTransform, trainRecipeDefaults } from '../src/data/small-image.js';
 import { makeTransform } from '../src/data/train-transform.js';
+import { decodeSimplePng } from '../src/data/png.js';
+import { decodeImage } from '../src/data/preprocess.js';
 import { deriveRng } from '../src/data/augment.js';
 import { createModel } from '../src/model.js';
 
@@ -126,4 +128,36 @@ describe('decoded-image cache', () => {
       }
     });
   }
+});
+
+describe('PNG fast path', () => {
+  it('decodes 8-bit gray, gray+alpha, RGB and RGBA PNGs (every row filter) to the pixels sharp gives; leaves the rest to sharp', async () => {
+    const w = 37;
+    const h = 23;
+    // Smooth gradients plus noise, so the encoder's adaptive filtering picks several filter types.
+    const make = (channels: number) => {
+      const d = new Uint8Array(w * h * channels);
+      const n = noise(w, h, channels);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) d[(y * w + x) * channels + c] = (x * 5 + y * 3 + c * 40 + (n.data[(y * w + x) * 3 + (c % 3)]! >> 4)) & 255;
+      return d;
+    };
+    for (const channels of [1, 2, 3, 4] as const) {
+      for (const opts of [{ adaptiveFiltering: true, compressionLevel: 9 }, { adaptiveFiltering: false, compressionLevel: 1 }]) {
+        const png = await sharp(Buffer.from(make(channels)), { raw: { width: w, height: h, channels } }).png(opts).toBuffer();
+        const fast = decodeSimplePng(png);
+        assert.ok(fast, `channels ${channels} ${JSON.stringify(opts)}: fast path taken`);
+        const ref = await decodeImage(png, { exifRotate: false, maxPixels: 1e9 });
+        assert.deepEqual([fast.width, fast.height], [ref.width, ref.height]);
+        assert.ok(fast.data.every((v, i) => v === ref.data[i]), `channels ${channels} ${JSON.stringify(opts)}: pixels differ`);
+      }
+    }
+    const rgb = await sharp(Buffer.from(make(3)), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+    assert.equal(decodeSimplePng(await sharp(Buffer.from(make(3)), { raw: { width: w, height: h, channels: 3 } }).png({ palette: true }).toBuffer()), undefined, 'palette: sharp');
+    assert.equal(decodeSimplePng(await sharp(Buffer.from(make(3)), { raw: { width: w, height: h, channels: 3 } }).png({ progressive: true }).toBuffer()), undefined, 'interlaced: sharp');
+    assert.equal(decodeSimplePng(rgb, 100), undefined, 'over the pixel limit: sharp (which names the limit)');
+    const bad = Uint8Array.from(rgb);
+    bad[bad.length - 20] = bad[bad.length - 20]! ^ 0xff;
+    assert.equal(decodeSimplePng(bad), undefined, 'a bad CRC: sharp (which names the error)');
+    assert.equal(decodeSimplePng(rgb.subarray(0, rgb.length - 30)), undefined, 'truncated: sharp');
+  });
 });

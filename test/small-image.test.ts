@@ -15,6 +15,7 @@ import { crop, resizePil, type RgbImage } from '../src/data/resize.js';
 import { defaultPadding, padCrop, smallImageTransform, trainRecipeDefaults } from '../src/data/small-image.js';
 import { makeTransform } from '../src/data/train-transform.js';
 import { decodeSimplePng } from '../src/data/png.js';
+import { simdPasses } from '../src/data/resize-simd.js';
 import { decodeImage } from '../src/data/preprocess.js';
 import { deriveRng } from '../src/data/augment.js';
 import { createModel } from '../src/model.js';
@@ -128,6 +129,20 @@ describe('decoded-image cache', () => {
       }
     });
   }
+});
+
+describe('PIL resize, WebAssembly SIMD passes', () => {
+  it('give the bytes of the JavaScript passes (down, up, one axis, 1-pixel edges, both filters)', { skip: simdPasses() ? false : 'no WebAssembly SIMD here' }, () => {
+    const sizes = [[500, 375, 341, 256], [28, 28, 32, 32], [75, 56, 300, 224], [7, 5, 3, 9], [100, 1, 37, 1], [1, 100, 1, 37], [64, 48, 64, 30], [64, 48, 30, 48], [3, 3, 1, 1], [1, 1, 5, 5], [333, 211, 17, 250]];
+    for (const [w, h, ow, oh] of sizes) {
+      const img = noise(w!, h!, w! * 31 + h!);
+      for (const f of ['bilinear', 'bicubic'] as const) {
+        const a = resizePil(img, ow!, oh!, f);
+        const b = resizePil(img, ow!, oh!, f, { simd: false });
+        assert.ok(a.data.length === b.data.length && a.data.every((v, i) => v === b.data[i]), `${w}x${h} -> ${ow}x${oh} ${f}`);
+      }
+    }
+  });
 });
 
 describe('PNG fast path', () => {

@@ -7,9 +7,11 @@
  *
  *   npx tsx bench/fashion-mnist.ts [--epochs 2] [--batch 128] [--size 28] [--lr 0.1] [--weight-decay 1e-4]
  *        [--warmup-epochs 0.25] [--threads 2] [--workers 1] [--limit N] [--train-limit N] [--no-torch] [--no-tsimm] [--no-save] [--tag NAME]
- *        [--data /usr/share/datasets/fashion-mnist]
+ *        [--data /usr/share/datasets/fashion-mnist] [--recipe small|rrc] [--padding N]
  *
- * Recipe on both sides: SGD momentum 0.9 (weight decay on rank >= 2 tensors only), label smoothing 0.1, cosine LR
+ * Default recipe (`--recipe small`): `tsimm train`'s small-image defaults on both sides (resize to --size + flip,
+ * pad + random crop by size/8 from 10 epochs on, Nesterov, whole-image evaluation). `--recipe rrc`, the earlier one:
+ * SGD momentum 0.9 (weight decay on rank >= 2 tensors only), label smoothing 0.1, cosine LR
  * per update with a linear warmup from 1e-5, BatchNorm in train mode, last partial batch dropped; augmentation
  * RandomResizedCrop (scale 0.35–1, ratio 3/4–4/3, the model's interpolation) + horizontal flip 0.5, no colour
  * jitter, gray replicated to 3 channels, ImageNet mean/std; evaluation with resnet18's own preprocessing at
@@ -34,6 +36,7 @@ import { machineInfo } from '../src/tasks/bench.js';
 import { fit, type BatchSource } from '../src/train/fit.js';
 import { timmInit } from '../src/train/init.js';
 import { resolveModel } from '../src/models/index.js';
+import { trainRecipeDefaults } from '../src/data/small-image.js';
 
 const here = dirname(import.meta.filename);
 const PYTHON = '/usr/bin/python3';
@@ -61,6 +64,10 @@ interface Config {
   mean: number[];
   std: number[];
   seed: number;
+  /** 'pad': `tsimm train`'s small-image defaults (resize + flip, pad + random crop from 10 epochs); 'rrc': RandomResizedCrop. */
+  crop: 'pad' | 'rrc';
+  padding: number;
+  nesterov: boolean;
   threads: number;
   workers: number;
   limit: number | null;
@@ -95,11 +102,11 @@ if (process.argv[2] === '--child') {
   const test = await idxDataset(c.data, { split: 'test', ...(lim ? { limit: lim } : {}) });
   const model = createModel(c.model, { numClasses: train.numClasses, inChans: 3, inputSize: c.size });
   model.weights = timmInit(model.fullGraph, resolveModel(c.model).entry.family, c.seed);
-  const pre = resolvePreprocess(model.cfg, { size: c.size });
+  const pre = resolvePreprocess(model.cfg, { size: c.size, cropPct: c.crop_pct });
   const shape: [number, number, number] = [3, c.size, c.size];
   const trainLoader = new DataLoader(train, {
     batchSize: c.batch, shape, seed: c.seed, dropLast: true, workers: c.workers,
-    transform: { module: new URL('../src/data/train-transform.ts', import.meta.url).href, config: { seed: c.seed, channels: 3, size: [c.size, c.size], interpolation: pre.interpolation, mean: pre.mean, std: pre.std, scale: c.scale, ratio: c.ratio, hflip: c.hflip, colorJitter: 0, reprob: 0 } },
+    transform: { module: new URL('../src/data/train-transform.ts', import.meta.url).href, config: { seed: c.seed, channels: 3, size: [c.size, c.size], interpolation: pre.interpolation, mean: pre.mean, std: pre.std, scale: c.scale, ratio: c.ratio, hflip: c.hflip, colorJitter: 0, reprob: 0, ...(c.crop === 'pad' ? { crop: 'pad', padding: c.padding } : {}) } },
   });
   const testLoader = new DataLoader(test, { batchSize: c.batch, shape, shuffle: false, workers: c.workers, transform: evalTransform(pre) });
   // CPU time of the training loop alone: from the first batch asked for to the end of the epoch's batches.
@@ -124,7 +131,7 @@ if (process.argv[2] === '--child') {
   };
   const r = await fit({
     model, train: trainSource, val: testSource, epochs: c.epochs, seed: c.seed,
-    trainer: { optimizer: 'sgd', lr: c.lr, momentum: c.momentum, weightDecay: c.weight_decay, labelSmoothing: c.label_smoothing, batchNorm: 'train', threads: c.threads },
+    trainer: { optimizer: 'sgd', lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weight_decay, labelSmoothing: c.label_smoothing, batchNorm: 'train', threads: c.threads },
     schedule: { kind: 'cosine', warmupEpochs: c.warmup_epochs, warmupLr: c.warmup_lr, minLr: c.min_lr },
     onEpoch: (e) => console.log(JSON.stringify({ ...e, cpu_seconds: cpu[e.epoch], eval_seconds: evalSeconds[e.epoch], loadavg: loadavg() })),
   });
@@ -140,7 +147,9 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? args[i + 1]! : dflt;
 };
 const size = Number(opt('--size', '28'));
-const pre = resolvePreprocess(createModel(MODEL, { numClasses: 10, inputSize: size }).cfg, { size });
+const recipe = opt('--recipe', 'small') === 'rrc' ? 'rrc' : 'pad';
+const small = trainRecipeDefaults(size, {}, Number(opt('--epochs', '2')));
+const pre = resolvePreprocess(createModel(MODEL, { numClasses: 10, inputSize: size }).cfg, { size, ...(recipe === 'pad' ? { cropPct: 1 } : {}) });
 const config: Config = {
   data: opt('--data', FASHION_MNIST_DIR),
   model: MODEL,
@@ -162,6 +171,9 @@ const config: Config = {
   mean: pre.mean,
   std: pre.std,
   seed: 42,
+  crop: recipe,
+  padding: Number(opt('--padding', String(small.padding ?? 0))),
+  nesterov: recipe === 'pad',
   threads: Number(opt('--threads', '2')),
   workers: Number(opt('--workers', '1')),
   limit: args.includes('--limit') ? Number(opt('--limit', '0')) : null,

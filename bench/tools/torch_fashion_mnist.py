@@ -7,7 +7,8 @@
 CONFIG_JSON (one argument, what the driver passes): {"data": DIR, "model": "resnet18", "size": 28, "epochs": N,
 "batch": 128, "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "warmup_lr", "min_lr",
 "scale": [a, b], "ratio": [a, b], "hflip", "interpolation", "crop_pct", "mean": [3], "std": [3], "seed",
-"threads": 2, "workers": 1, "limit": N|null (both splits), "train_limit": N|null (training split only)}
+"threads": 2, "workers": 1, "limit": N|null (both splits), "train_limit": N|null (training split only),
+"crop": "pad"|"rrc", "padding": N, "nesterov": bool}  (crop "pad": tsimm train's small-image recipe)
 
 Recipe, as tsimm's trainer + fit: SGD momentum (not Nesterov), weight decay on tensors of rank >= 2 only (timm's
 optimizer factory), cross-entropy with label smoothing, BatchNorm in train mode, cosine LR stepped per update with a
@@ -98,7 +99,19 @@ class FashionMnist(torch.utils.data.Dataset):
     def __getitem__(self, k):
         img = Image.fromarray(self.x[k], mode='L')
         s = self.size
-        if self.train:
+        if self.train and self.cfg.get('crop') == 'pad':
+            # tsimm train's small-image recipe: resize the whole image, pad, random crop (torchvision RandomCrop).
+            rng = random.Random((self.cfg['seed'] * 1_000_003 + self.epoch * 100_003 + k) & 0xFFFFFFFF)
+            img = img.resize((s, s), self.filter)
+            p = self.cfg.get('padding', 0)
+            if p:
+                canvas = Image.new('L', (s + 2 * p, s + 2 * p))
+                canvas.paste(img, (p, p))
+                i, j = rng.randint(0, 2 * p), rng.randint(0, 2 * p)
+                img = canvas.crop((j, i, j + s, i + s))
+            if rng.random() < self.cfg['hflip']:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        elif self.train:
             rng = random.Random((self.cfg['seed'] * 1_000_003 + self.epoch * 100_003 + k) & 0xFFFFFFFF)
             i, j, h, w = rrc_params(rng, img.width, img.height, self.cfg['scale'], self.cfg['ratio'])
             img = img.resize((s, s), self.filter, box=(j, i, j + w, i + h))
@@ -173,7 +186,7 @@ def main():
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.SGD([{'params': decay, 'weight_decay': cfg['weight_decay']}, {'params': no_decay, 'weight_decay': 0.0}],
-                          lr=cfg['lr'], momentum=cfg['momentum'])
+                          lr=cfg['lr'], momentum=cfg['momentum'], nesterov=cfg.get('nesterov', False))
     xtr, ytr = load_split(cfg['data'], 'train', cfg.get('train_limit') or cfg.get('limit'))
     xte, yte = load_split(cfg['data'], 'test', cfg.get('limit'))
     train_ds = FashionMnist(xtr, ytr, cfg, True)

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { openDataset, valSplit, checkSameClasses, type TrainDataset } from '../data/datasets.js';
 import { DataLoader, evalTransform, siblingModule, type TransformSpec } from '../data/loader.js';
 import { resolvePreprocess } from '../data/preprocess.js';
+import { trainRecipeDefaults } from '../data/small-image.js';
 import { createModel, type Model } from '../model.js';
 import { resolveModel } from '../models/index.js';
 import { fit, loaderSource, type EpochRecord, type StepInfo } from '../train/fit.js';
@@ -115,7 +116,7 @@ export const train: Command = {
     opt: { type: 'string', arg: 'sgd|adamw', help: 'optimizer (default sgd)' },
     lr: { type: 'string', arg: 'LR', help: 'base learning rate (default 0.01)' },
     momentum: { type: 'string', arg: 'M', help: 'SGD momentum (default 0.9)' },
-    nesterov: { type: 'boolean', help: 'Nesterov momentum' },
+    nesterov: { type: 'boolean', help: "Nesterov momentum (default with --opt sgd, as timm's; --opt momentum for plain momentum)" },
     'weight-decay': { type: 'string', arg: 'WD', help: 'weight decay, not on biases and norms (default 2e-5)' },
     'label-smoothing': { type: 'string', arg: 'E', aliases: ['smoothing'], help: 'label smoothing (default 0.1)' },
     sched: { type: 'string', arg: 'cosine|step|constant', help: 'learning-rate schedule, stepped per update (default cosine)' },
@@ -129,10 +130,11 @@ export const train: Command = {
     'mixup-prob': { type: 'string', arg: 'P', help: 'probability of mixing a batch (default 1)' },
     'mixup-switch-prob': { type: 'string', arg: 'P', help: 'probability of cutmix when both are on (default 0.5)' },
     aa: { type: 'string', arg: 'POLICY', help: "RandAugment policy, e.g. rand-m9-mstd0.5 (default none)" },
-    'color-jitter': { type: 'string', arg: 'F', help: 'color jitter strength (default 0.4)' },
+    'color-jitter': { type: 'string', arg: 'F', help: 'color jitter strength (default 0.4; 0 at <= 64 px)' },
     hflip: { type: 'string', arg: 'P', help: 'horizontal flip probability (default 0.5)' },
-    scale: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop area range (default 0.08,1)' },
+    scale: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop area range (default 0.08,1; at <= 64 px the default is pad + random crop instead)' },
     ratio: { type: 'string', arg: 'MIN,MAX', help: 'RandomResizedCrop aspect range (default 0.75,1.333)' },
+    padding: { type: 'string', arg: 'PX', help: 'small-image recipe (<= 64 px): pad by PX and crop at random (default size/8; 0: resize only)' },
     reprob: { type: 'string', arg: 'P', help: 'random erasing probability (default 0)' },
     'no-aug': { type: 'boolean', help: 'no augmentation: train on the evaluation transform' },
     'drop-path': { type: 'string', arg: 'P', help: 'stochastic depth rate (timm; refused while the models lack it)' },
@@ -151,6 +153,7 @@ export const train: Command = {
     'layer-decay': { type: 'string', arg: 'F', help: 'layer-wise learning-rate decay (timm)' },
     'checkpoint-hist': { type: 'string', arg: 'N', help: 'keep the last N epoch checkpoints' },
     seed: { type: 'string', arg: 'N', help: 'random seed (default 42): data order, augmentation, mixup, init' },
+    'cache-images': { type: 'string', arg: 'auto|on|off', help: 'keep decoded images in memory across epochs: auto (default, within a quarter of free memory, at most 2 GiB), on, off' },
     workers: { type: 'string', short: 'j', arg: 'N', help: 'decode/augment worker threads (default: cores − 1)' },
     threads: { type: 'string', arg: 'N', help: 'ONNX Runtime intra-op threads (default: all cores)' },
     limit: { type: 'string', arg: 'N', help: 'use only the first N training (and validation) samples' },
@@ -213,43 +216,52 @@ export const train: Command = {
     else if (a['pretrained']) await model.loadPretrained();
     else model.weights = timmInit(model.fullGraph, entry.family, seed);
 
-    const pre = resolvePreprocess(model.cfg, { size });
+    // Defaults by size: small images get pad + random crop instead of RandomResizedCrop (src/data/small-image.ts).
+    const recipe = trainRecipeDefaults(size, { scale: numbers(a, 'scale', 2) !== undefined, ratio: numbers(a, 'ratio', 2) !== undefined, hflip: num(a, 'hflip', 0, 1), colorJitter: num(a, 'color-jitter', 0), padding: int(a, 'padding', 0) }, epochs);
+    const pre = resolvePreprocess(model.cfg, { size, ...(recipe.evalCropPct ? { cropPct: recipe.evalCropPct } : {}) });
     const batchSize = int(a, 'batch-size') ?? 32;
     const workers = int(a, 'workers', 0);
+    const transformConfig = {
+      seed,
+      channels: inChans,
+      size: [size, size],
+      interpolation: pre.interpolation,
+      mean: pre.mean,
+      std: pre.std,
+      crop: recipe.crop,
+      ...(recipe.crop === 'pad'
+        ? { padding: recipe.padding }
+        : { scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1], ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3] }),
+      hflip: recipe.hflip,
+      colorJitter: recipe.colorJitter,
+      autoAugment: str(a, 'aa'),
+      reprob: num(a, 'reprob', 0, 1) ?? 0,
+    };
+    const trainTransform: TransformSpec = a['no-aug']
+      ? evalTransform(pre, { channels: inChans as 1 | 3 })
+      : { module: siblingModule(import.meta.url, '../data/train-transform'), config: transformConfig };
+    process.stderr.write(`${a['no-aug'] ? 'train transform: none (--no-aug), the evaluation transform' : recipe.note}\n`);
     const aug = {
       scale: (numbers(a, 'scale', 2) as [number, number] | undefined) ?? [0.08, 1],
       ratio: (numbers(a, 'ratio', 2) as [number, number] | undefined) ?? [3 / 4, 4 / 3],
-      hflip: num(a, 'hflip', 0, 1) ?? 0.5,
-      colorJitter: num(a, 'color-jitter', 0) ?? 0.4,
-      reprob: num(a, 'reprob', 0, 1) ?? 0,
-    } as { scale: [number, number]; ratio: [number, number]; hflip: number; colorJitter: number; reprob: number };
-    const trainTransform: TransformSpec = a['no-aug']
-      ? evalTransform(pre, { channels: inChans as 1 | 3 })
-      : {
-          module: siblingModule(import.meta.url, '../data/train-transform'),
-          config: {
-            seed,
-            channels: inChans,
-            size: [size, size],
-            interpolation: pre.interpolation,
-            mean: pre.mean,
-            std: pre.std,
-            ...aug,
-            autoAugment: str(a, 'aa'),
-          },
-        };
+      hflip: recipe.hflip,
+      colorJitter: recipe.colorJitter,
+      reprob: transformConfig.reprob,
+    };
     const shape: [number, number, number] = [inChans, size, size];
-    const trainLoader = new DataLoader(trainSet, { batchSize, shape, transform: trainTransform, seed, dropLast: true, ...(workers !== undefined ? { workers } : {}) });
-    const valLoader = valSet ? new DataLoader(valSet, { batchSize, shape, transform: evalTransform(pre, { channels: inChans as 1 | 3 }), shuffle: false, ...(workers !== undefined ? { workers } : {}) }) : undefined;
+    const cache = oneOf(a, 'cache-images', ['auto', 'on', 'off'] as const) ?? 'auto';
+    const trainLoader = new DataLoader(trainSet, { batchSize, shape, transform: trainTransform, seed, dropLast: true, cache, ...(workers !== undefined ? { workers } : {}) });
+    const valLoader = valSet ? new DataLoader(valSet, { batchSize, shape, transform: evalTransform(pre, { channels: inChans as 1 | 3 }), shuffle: false, cache, ...(workers !== undefined ? { workers } : {}) }) : undefined;
     if (trainLoader.batchesPerEpoch === 0) throw new InputError(`--batch-size ${batchSize} is larger than the ${trainSet.length} training samples`);
 
     const freeze = (a['freeze'] as string[] | undefined) ?? [];
     const distillKind = str(a, 'teacher') ? (oneOf(a, 'distill', ['kl', 'dml'] as const) ?? 'kl') : undefined;
     const topt: TrainerOptions = {
-      optimizer: oneOf(a, 'opt', ['sgd', 'adamw'] as const) ?? 'sgd',
+      // timm's 'sgd' is Nesterov SGD; its 'momentum' is plain momentum SGD.
+      optimizer: oneOf(a, 'opt', ['sgd', 'momentum', 'adamw'] as const) === 'adamw' ? 'adamw' : 'sgd',
       lr: num(a, 'lr', 0) ?? 0.01,
       momentum: num(a, 'momentum', 0, 1) ?? 0.9,
-      nesterov: Boolean(a['nesterov']),
+      nesterov: a['nesterov'] !== undefined ? Boolean(a['nesterov']) : (oneOf(a, 'opt', ['sgd', 'momentum', 'adamw'] as const) ?? 'sgd') === 'sgd',
       weightDecay: num(a, 'weight-decay', 0) ?? 2e-5,
       labelSmoothing: num(a, 'label-smoothing', 0, 1) ?? 0.1,
       batchNorm: oneOf(a, 'batch-norm', ['train', 'frozen'] as const) ?? 'train',
@@ -289,7 +301,7 @@ export const train: Command = {
     if (v['overwrite']) removeRun(out);
     const mixup = { mixup: num(a, 'mixup', 0) ?? 0, cutmix: num(a, 'cutmix', 0) ?? 0, prob: num(a, 'mixup-prob', 0, 1) ?? 1, switchProb: num(a, 'mixup-switch-prob', 0, 1) ?? 0.5 };
     const emaDecay = a['model-ema'] ? (num(a, 'model-ema-decay', 0, 1) ?? 0.9998) : undefined;
-    const recipe: TimmRecipe = {
+    const timmRecipe: TimmRecipe = {
       model: entry.name, numClasses: trainSet.numClasses, inChans, size, data: dataPath, ...(valPath ? { val: valPath } : {}), layout: trainAll.kind, output: out, pre, epochs, batchSize, seed,
       ...(workers !== undefined ? { workers } : {}), ...(weights ? { weights } : {}), topt,
       schedule: { kind: schedule.kind, warmupEpochs: schedule.warmupEpochs, warmupLr: schedule.warmupLr, minLr: schedule.minLr, decayEpochs: num(a, 'decay-epochs', 0) ?? 30, decayRate: schedule.decayRate },
@@ -297,8 +309,9 @@ export const train: Command = {
       mixup, ...(emaDecay !== undefined ? { ema: emaDecay } : {}), ...(int(a, 'checkpoint-hist') ? { checkpointHist: int(a, 'checkpoint-hist') } : {}), ...(int(a, 'log-interval') ? { logInterval: int(a, 'log-interval') } : {}),
     };
     mkdirSync(out, { recursive: true });
-    writeChunksAtomic(join(out, 'args.yaml'), [new TextEncoder().encode(toYaml(timmArgs(recipe, a), [`tsimm train's recipe under timm 0.9.16 train.py's argument names: python train.py --config ${join(out, 'args.yaml')}`, ...timmCaveats(recipe, a, entry.source)]))]);
+    writeChunksAtomic(join(out, 'args.yaml'), [new TextEncoder().encode(toYaml(timmArgs(timmRecipe, a), [`tsimm train's recipe under timm 0.9.16 train.py's argument names: python train.py --config ${join(out, 'args.yaml')}`, ...timmCaveats(timmRecipe, a, entry.source), ...(recipe.crop === 'pad' ? [`timm's train.py has no pad + random crop: it trains these ${size} px images with RandomResizedCrop (scale, ratio above)`] : [])]))]);
 
+    process.stderr.write(`recipe: ${epochs} epochs, batch ${batchSize}, ${topt.optimizer}${topt.optimizer === 'sgd' ? ` momentum ${topt.momentum}${topt.nesterov ? ' nesterov' : ''}` : ''} lr ${topt.lr}, weight decay ${topt.weightDecay}, label smoothing ${topt.labelSmoothing}, ${oneOf(a, 'sched', ['cosine', 'step', 'constant'] as const) ?? 'cosine'} schedule; eval ${pre.size[0]} px crop_pct ${pre.cropPct} ${pre.interpolation}\n`);
     const ctl = new AbortController();
     const onSigint = () => ctl.abort();
     process.once('SIGINT', onSigint);
@@ -321,6 +334,7 @@ export const train: Command = {
         config: {
           class_names: trainSet.classes,
           preprocess: pre,
+          train_transform: a['no-aug'] ? null : { ...transformConfig, note: recipe.note },
           data: { train: resolve(dataPath), val: valPath ? resolve(valPath) : undefined, val_split: str(a, 'val-split'), train_samples: trainSet.length, val_samples: valSet?.length ?? 0 },
           args: Object.fromEntries(Object.entries(a).filter(([k, x]) => !['resume', 'overwrite', 'json', 'output'].includes(k) && x !== undefined)),
         },

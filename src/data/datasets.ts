@@ -10,6 +10,7 @@ import { InputError } from '../weights/tensor.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, findIdxFiles, readIdxPair, type IdxReadOptions, type IdxSplit } from './idx.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './preprocess.js';
 import type { RgbImage } from './resize.js';
+import { decodeSimplePng } from './png.js';
 
 /** The extensions `tsimm eval` lists (src/tasks/eval.ts). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp']);
@@ -458,6 +459,17 @@ export async function decodeSampleOf(s: TrainSample, gray: GrayImages | undefine
     const g = grayRow(gray, s.row);
     return o.channels === 1 ? g : grayToRgb(g);
   }
-  const rgb = await decodeImage(s.file, { exifRotate: o.exifRotate ?? o.backend === 'cv2', maxPixels: o.maxPixels ?? DEFAULT_MAX_PIXELS, backend: o.backend ?? 'pil' });
+  const exifRotate = o.exifRotate ?? o.backend === 'cv2';
+  const maxPixels = o.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // Plain 8-bit PNGs (small-image datasets) without sharp's per-call cost; anything else goes to sharp.
+  let fast: RgbImage | undefined;
+  if (!exifRotate && /\.png$/i.test(s.file)) {
+    try {
+      fast = decodeSimplePng(readFileSync(s.file), maxPixels);
+    } catch {
+      fast = undefined;
+    }
+  }
+  const rgb = fast ?? (await decodeImage(s.file, { exifRotate, maxPixels, backend: o.backend ?? 'pil' }));
   return o.channels === 1 ? rgbToGray(rgb) : rgb;
 }

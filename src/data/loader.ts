@@ -14,7 +14,7 @@
  * the order, so batch composition depends only on the order and the set of bad files. A transform that throws or
  * returns the wrong number of values is a bug and fails the epoch.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../runtime/spawn.js';
 import { InputError } from '../weights/tensor.js';
@@ -52,6 +52,22 @@ export interface LoaderOptions {
   prefetch?: number;
   /** How image files are decoded (default PIL's: EXIF ignored). */
   decode?: DecodeOptions;
+  /**
+   * Keep decoded images in memory so later epochs do not decode the files again: 'auto' (default) within
+   * `cacheBytes`, 'on' without a limit, 'off' never. In-memory datasets (IDX) need no cache.
+   */
+  cache?: CacheMode;
+  /** The 'auto' budget in bytes of decoded RGB, all workers together (default: a quarter of free memory, at most 2 GiB). */
+  cacheBytes?: number;
+}
+
+export type CacheMode = 'auto' | 'on' | 'off';
+
+/** The decoded-image budget of `mode`, in bytes (all workers together). */
+export function cacheBudget(mode: CacheMode = 'auto', bytes?: number): number {
+  if (mode === 'off') return 0;
+  if (mode === 'on') return Infinity;
+  return bytes ?? Math.min(2 ** 31, Math.floor(freemem() / 4));
 }
 
 export interface Batch {
@@ -89,6 +105,8 @@ export interface LoaderInit {
   source: string;
   decode: DecodeOptions;
   length: number;
+  /** Decoded images this processor may keep, in bytes (0: none). */
+  cacheBytes?: number;
 }
 
 export type JobResult = { id: number; data: Float32Array } | { id: number; skip: string } | { id: number; fatal: string };
@@ -104,12 +122,22 @@ export async function makeProcessor(init: LoaderInit): Promise<(job: LoaderJob) 
   if (typeof mod.makeTransform !== 'function') throw new InputError(`the transform module ${init.transform.module} exports no makeTransform(config) function`);
   const fn = (await (mod.makeTransform as (c: unknown) => SampleTransform | Promise<SampleTransform>)(init.transform.config)) as SampleTransform;
   if (typeof fn !== 'function') throw new InputError(`makeTransform of ${init.transform.module} returned ${typeof fn}, not a function (img, sampleIndex, epoch) => Float32Array`);
+  // Decoded files by sample index, while they fit the budget (transforms never write into their input).
+  const cache = new Map<number, RgbImage>();
+  let cached = 0;
+  const budget = init.cacheBytes ?? 0;
   return async (job) => {
-    let img: RgbImage;
-    try {
-      img = (await decodeSampleOf(job.sample, init.gray, { ...init.decode, channels: 3 })) as RgbImage;
-    } catch (e) {
-      return { id: job.id, skip: (e as Error).message };
+    let img = cache.get(job.index);
+    if (!img) {
+      try {
+        img = (await decodeSampleOf(job.sample, init.gray, { ...init.decode, channels: 3 })) as RgbImage;
+      } catch (e) {
+        return { id: job.id, skip: (e as Error).message };
+      }
+      if (budget > 0 && !('row' in job.sample) && cached + img.data.byteLength <= budget) {
+        cache.set(job.index, img);
+        cached += img.data.byteLength;
+      }
     }
     try {
       const out = await fn(img, job.index, job.epoch);
@@ -195,7 +223,8 @@ export class DataLoader {
       shared.set(gray.data);
       gray = { ...gray, data: shared };
     }
-    const init: LoaderInit = { transform: this.o.transform, gray, source: ds.source, decode: this.o.decode ?? {}, length: this.sampleLen };
+    const budget = ds.gray ? 0 : cacheBudget(this.o.cache, this.o.cacheBytes);
+    const init: LoaderInit = { transform: this.o.transform, gray, source: ds.source, decode: this.o.decode ?? {}, length: this.sampleLen, cacheBytes: budget / Math.max(1, this.nWorkers) };
     if (this.nWorkers === 0) {
       this.ready = makeProcessor(init).then((p) => {
         this.local = p;
@@ -240,13 +269,19 @@ export class DataLoader {
     return this.ready;
   }
 
-  /** Run a chunk of jobs on the least busy worker (one message each way, results transferred). */
-  private submit(jobs: LoaderJob[]): Promise<JobResult[]> {
+  /** Whether samples go to the worker that caches them (index mod workers) rather than the least busy one. */
+  private get affinity(): boolean {
+    return this.nWorkers > 1 && !this.dataset.gray && cacheBudget(this.o.cache, this.o.cacheBytes) > 0;
+  }
+
+  /** Run a chunk of jobs on a worker (one message each way, results transferred): `slotIndex`, or the least busy. */
+  private submit(jobs: LoaderJob[], slotIndex?: number): Promise<JobResult[]> {
     if (this.broken) return Promise.reject(this.broken);
     const local = this.local;
     if (local) return (async () => { const out: JobResult[] = []; for (const j of jobs) out.push(await local(j)); return out; })();
     let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
+    if (slotIndex !== undefined) slot = this.slots[slotIndex]!;
+    else for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
     slot.inflight += jobs.length;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -269,29 +304,35 @@ export class DataLoader {
     if (!(Number.isInteger(pos) && pos >= 0 && pos <= n)) throw new InputError(`start must be a position in [0, ${n}], got ${eo.start}`);
     // Samples go to workers in chunks of consecutive positions: fewer messages, same results.
     const chunk = Math.max(1, Math.min(16, Math.floor(bs / Math.max(1, this.nWorkers))));
+    const affinity = this.affinity;
+    const send = (jobs: LoaderJob[], at: number[], slot?: number) => {
+      const p = this.submit(jobs, slot);
+      // Rejections are observed when their position is consumed.
+      p.catch(() => {});
+      at.forEach((position, k) => {
+        const r = p.then((rs) => rs[k]!);
+        r.catch(() => {});
+        pending.set(position, r);
+      });
+    };
     const fill = () => {
       while (dispatched < n && dispatched < pos + window) {
-        const jobs: LoaderJob[] = [];
-        const at: number[] = [];
-        while (jobs.length < chunk && dispatched < n && dispatched < pos + window) {
+        // With a cache, each worker gets the samples it holds: one chunk per worker per round.
+        const groups = Array.from({ length: affinity ? this.nWorkers : 1 }, () => ({ jobs: [] as LoaderJob[], at: [] as number[] }));
+        let taken = 0;
+        while (taken < chunk * groups.length && dispatched < n && dispatched < pos + window) {
           const index = order[dispatched]!;
           const known = this.bad.get(index);
           if (known !== undefined) pending.set(dispatched, Promise.resolve({ skip: known, known: true as const }));
           else {
-            jobs.push({ id: jobs.length, index, sample: this.dataset.samples[index]!, epoch });
-            at.push(dispatched);
+            const g = groups[affinity ? index % groups.length : 0]!;
+            g.jobs.push({ id: g.jobs.length, index, sample: this.dataset.samples[index]!, epoch });
+            g.at.push(dispatched);
+            taken++;
           }
           dispatched++;
         }
-        if (!jobs.length) continue;
-        const p = this.submit(jobs);
-        // Rejections are observed when their position is consumed.
-        p.catch(() => {});
-        at.forEach((position, k) => {
-          const r = p.then((rs) => rs[k]!);
-          r.catch(() => {});
-          pending.set(position, r);
-        });
+        groups.forEach((g, i) => g.jobs.length && send(g.jobs, g.at, affinity ? i : undefined));
       }
     };
     let batch = 0;

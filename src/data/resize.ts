@@ -12,6 +12,7 @@
  */
 
 import { roundHalfEven } from '../math.js';
+import { ensureMemory, simdPasses } from './resize-simd.js';
 
 export interface RgbImage {
   width: number;
@@ -87,50 +88,142 @@ function pilCoeffs(inSize: number, outSize: number, filter: PilFilter): Coeffs {
 
 const clip8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
 
-/** PIL Image.resize((width, height), BILINEAR|BICUBIC) of an RGB image. */
-export function resizePil(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage {
-  let cur = img;
+/**
+ * One horizontal pass over rows [y0, y1) of `src` (width `inW`) into `out` (width `c.start.length`). Sums are
+ * int32 as in PIL's C (`Math.imul`, `| 0` keep V8 on integer arithmetic; no sum can overflow).
+ */
+function horizontalPass(src: Uint8Array, inW: number, y0: number, y1: number, c: Coeffs, out: Uint8Array): void {
+  const outW = c.start.length;
+  const { k, ksize, count } = c;
   const half = 1 << (PRECISION_BITS - 1);
-  if (width !== cur.width) {
-    const c = pilCoeffs(cur.width, width, filter);
-    const out = new Uint8Array(width * cur.height * 3);
-    for (let y = 0; y < cur.height; y++) {
-      const row = y * cur.width * 3;
-      for (let x = 0; x < width; x++) {
-        let r = half;
-        let g = half;
-        let b = half;
-        const base = x * c.ksize;
-        for (let i = 0; i < c.count[x]!; i++) {
-          const w = c.k[base + i]!;
-          const p = row + (c.start[x]! + i) * 3;
-          r += cur.data[p]! * w;
-          g += cur.data[p + 1]! * w;
-          b += cur.data[p + 2]! * w;
-        }
-        const o = (y * width + x) * 3;
-        out[o] = clip8(r >> PRECISION_BITS);
-        out[o + 1] = clip8(g >> PRECISION_BITS);
-        out[o + 2] = clip8(b >> PRECISION_BITS);
+  const start3 = new Int32Array(outW);
+  for (let x = 0; x < outW; x++) start3[x] = c.start[x]! * 3;
+  let o = 0;
+  for (let y = y0; y < y1; y++) {
+    const row = y * inW * 3;
+    for (let x = 0; x < outW; x++) {
+      let r = half;
+      let g = half;
+      let b = half;
+      let p = row + start3[x]!;
+      const kb = x * ksize;
+      const n = count[x]!;
+      for (let i = 0; i < n; i++) {
+        const w = k[kb + i]!;
+        r = (r + Math.imul(src[p]!, w)) | 0;
+        g = (g + Math.imul(src[p + 1]!, w)) | 0;
+        b = (b + Math.imul(src[p + 2]!, w)) | 0;
+        p += 3;
       }
+      out[o] = clip8(r >> PRECISION_BITS);
+      out[o + 1] = clip8(g >> PRECISION_BITS);
+      out[o + 2] = clip8(b >> PRECISION_BITS);
+      o += 3;
     }
-    cur = { width, height: cur.height, data: out };
   }
-  if (height !== cur.height) {
-    const c = pilCoeffs(cur.height, height, filter);
+}
+
+/**
+ * The vertical pass, a row at a time: each tap adds a whole source row (sequential reads) into an int32
+ * accumulator row. The sum is PIL's, only accumulated in another order (integer addition: same result).
+ */
+function verticalPass(src: Uint8Array, stride: number, rowOffset: number, c: Coeffs, out: Uint8Array): void {
+  const { k, ksize, count } = c;
+  const outH = c.start.length;
+  const half = 1 << (PRECISION_BITS - 1);
+  const acc = new Int32Array(stride);
+  for (let y = 0; y < outH; y++) {
+    acc.fill(half);
+    const kb = y * ksize;
+    const n = count[y]!;
+    for (let i = 0; i < n; i++) {
+      const w = k[kb + i]!;
+      const base = (c.start[y]! + i - rowOffset) * stride;
+      for (let x = 0; x < stride; x++) acc[x] = (acc[x]! + Math.imul(src[base + x]!, w)) | 0;
+    }
+    const o = y * stride;
+    for (let x = 0; x < stride; x++) {
+      const v = acc[x]! >> PRECISION_BITS;
+      out[o + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+}
+
+/** resizePil's passes in WebAssembly SIMD (./resize-simd.ts): the same arithmetic, so the same bytes. */
+function resizePilSimd(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage | undefined {
+  const simd = simdPasses();
+  if (!simd) return undefined;
+  const needH = width !== img.width;
+  const needV = height !== img.height;
+  const ch = needH ? pilCoeffs(img.width, width, filter) : undefined;
+  const cv = needV ? pilCoeffs(img.height, height, filter) : undefined;
+  const y0 = cv ? cv.start[0]! : 0;
+  const y1 = cv ? cv.start[height - 1]! + cv.count[height - 1]! : img.height;
+  const align = (n: number) => (n + 15) & ~15;
+  let at = 0;
+  const take = (bytes: number) => {
+    const a = at;
+    at = align(at + bytes);
+    return a;
+  };
+  const hStart = ch ? take(width * 4) : 0;
+  const hCount = ch ? take(width * 4) : 0;
+  const hK = ch ? take(width * ch.ksize * 4) : 0;
+  const vStart = cv ? take(height * 4) : 0;
+  const vCount = cv ? take(height * 4) : 0;
+  const vK = cv ? take(height * cv.ksize * 4) : 0;
+  const rowBytes = img.width * 3;
+  const src = take((y1 - y0) * rowBytes + 4);
+  const mid = needH && needV ? take(width * 3 * (y1 - y0) + 4) : src;
+  const dst = take(width * 3 * height + 4);
+  const mem = ensureMemory(simd, at);
+  const i32 = new Int32Array(mem.buffer);
+  mem.set(img.data.subarray(y0 * rowBytes, y1 * rowBytes), src);
+  if (ch) {
+    for (let x = 0; x < width; x++) i32[(hStart >> 2) + x] = ch.start[x]! * 3;
+    i32.set(ch.count, hCount >> 2);
+    i32.set(ch.k, hK >> 2);
+    simd.hpass(src, rowBytes, y1 - y0, width, hStart, hCount, hK, ch.ksize, needV ? mid : dst);
+  }
+  if (cv) {
+    for (let y = 0; y < height; y++) i32[(vStart >> 2) + y] = cv.start[y]! - y0;
+    i32.set(cv.count, vCount >> 2);
+    i32.set(cv.k, vK >> 2);
+    simd.vpass(mid, width * 3, height, vStart, vCount, vK, cv.ksize, dst);
+  }
+  return { width, height, data: new Uint8Array(simd.memory.buffer, dst, width * height * 3).slice() };
+}
+
+/**
+ * PIL Image.resize((width, height), BILINEAR|BICUBIC) of an RGB image: WebAssembly SIMD where available,
+ * else (or with `simd: false`) the JavaScript passes; both give PIL's bytes.
+ */
+export function resizePil(img: RgbImage, width: number, height: number, filter: PilFilter, o: { simd?: boolean } = {}): RgbImage {
+  const needH = width !== img.width;
+  const needV = height !== img.height;
+  if (!needH && !needV) return { width, height, data: img.data.slice() };
+  const fast = o.simd === false ? undefined : resizePilSimd(img, width, height, filter);
+  if (fast) return fast;
+  const cv = needV ? pilCoeffs(img.height, height, filter) : undefined;
+  if (!needV) {
     const out = new Uint8Array(width * height * 3);
-    const stride = width * 3;
-    for (let y = 0; y < height; y++) {
-      const base = y * c.ksize;
-      for (let x = 0; x < stride; x++) {
-        let s = half;
-        for (let i = 0; i < c.count[y]!; i++) s += cur.data[(c.start[y]! + i) * stride + x]! * c.k[base + i]!;
-        out[y * stride + x] = clip8(s >> PRECISION_BITS);
-      }
-    }
-    cur = { width, height, data: out };
+    horizontalPass(img.data, img.width, 0, img.height, pilCoeffs(img.width, width, filter), out);
+    return { width, height, data: out };
   }
-  return cur === img ? { width, height, data: img.data.slice() } : cur;
+  let src = img.data;
+  let rowOffset = 0;
+  if (needH) {
+    // As PIL: the horizontal pass runs only on the rows some vertical window reads.
+    const y0 = cv!.start[0]!;
+    const last = height - 1;
+    const y1 = cv!.start[last]! + cv!.count[last]!;
+    src = new Uint8Array(width * (y1 - y0) * 3);
+    horizontalPass(img.data, img.width, y0, y1, pilCoeffs(img.width, width, filter), src);
+    rowOffset = y0;
+  }
+  const out = new Uint8Array(width * height * 3);
+  verticalPass(src, width * 3, rowOffset, cv!, out);
+  return { width, height, data: out };
 }
 
 const COEF_BITS = 11;

@@ -1,11 +1,13 @@
 /**
- * The training transform as a loader module (see ./loader.ts): timm's train pipeline from ./augment.ts, with the
+ * The training transform as a loader module (see ./loader.ts): timm's train pipeline from ./augment.ts (or, with
+ * `crop: 'pad'`, the small-image recipe of ./small-image.ts), with the
  * sample's randomness drawn from (seed, epoch, sample index), so any worker, order or resumed run gives the same
  * tensor. With `channels: 1` (a model built with inChans 1) the augmented image becomes PIL's 'L' luma.
  */
 import { deriveRng, randomErasing, trainTransform, type TrainTransformOptions } from './augment.js';
 import type { SampleTransform } from './loader.js';
 import type { PilFilter } from './resize.js';
+import { smallImageTransform } from './small-image.js';
 
 export interface TrainTransformModuleConfig extends TrainTransformOptions {
   seed: number;
@@ -14,10 +16,14 @@ export interface TrainTransformModuleConfig extends TrainTransformOptions {
   interpolation: PilFilter;
   mean: [number, number, number];
   std: [number, number, number];
+  /** 'random-resized' (timm's RandomResizedCrop, default) or 'pad' (pad `padding` px + random crop). */
+  crop?: 'random-resized' | 'pad';
+  padding?: number;
 }
 
 export function makeTransform(c: TrainTransformModuleConfig): SampleTransform {
-  const t = trainTransform({ inputSize: [3, ...c.size], interpolation: c.interpolation, mean: c.mean, std: c.std }, c);
+  const base = { inputSize: [3, ...c.size], interpolation: c.interpolation, mean: c.mean, std: c.std };
+  const t = c.crop === 'pad' ? smallImageTransform(base, c) : trainTransform(base, c);
   if (c.channels !== 1) return (img, index, epoch) => t(img, deriveRng(c.seed, epoch, index));
   const f = Math.fround;
   const mean = f((c.mean[0] + c.mean[1] + c.mean[2]) / 3);

@@ -45,7 +45,11 @@ export class Trainer {
    * beside the arena's first-step blocks, doubling peak RSS (resnet50d 224×16: 4.15 → 2.2 GB without; CPU ±5 %).
    */
   private open(): Promise<ort.InferenceSession> {
-    this.session ??= ort.InferenceSession.create(this.graph.bytes, { ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization }), logSeverityLevel: 3, enableMemPattern: false });
+    this.session ??= ort.InferenceSession.create(this.graph.bytes, {
+      ...sessionOptions({ threads: this.options.threads, optimization: this.options.optimization, spinning: this.options.spin ?? false }),
+      logSeverityLevel: 3,
+      enableMemPattern: false,
+    });
     return this.session;
   }
 

@@ -36,6 +36,10 @@ export interface CreateOptions {
   featuresOnly?: boolean;
   /** Which feature levels (default all: one per reduction 2, 4, 8, 16, 32). */
   outIndices?: number[];
+  /** Stochastic depth rate (timm's drop_path_rate, `--drop-path`); active only in training graphs. */
+  dropPathRate?: number;
+  /** Dropout before the classifier (timm's drop_rate, `--drop`); active only in training graphs. */
+  dropRate?: number;
 }
 
 /** A feature level: timm's feature_info entry. */
@@ -83,6 +87,8 @@ export class Model {
     readonly inChans: number,
     inputSize: [number, number],
     readonly outIndices?: number[],
+    /** Training-only regularization (DropPath / Dropout nodes; the identity in inference and export). */
+    readonly regularization: { dropPathRate?: number; dropRate?: number } = {},
   ) {
     this.inputSize = inputSize;
     this.fullGraph = this.graphAt(inputSize);
@@ -107,7 +113,7 @@ export class Model {
   /** The graph at another input size (same parameters); errors name the layer and the smallest size that works. */
   graphAt(size: [number, number]): Graph {
     try {
-      return this.entry.build({ numClasses: this.numClasses, inChans: this.inChans, inputSize: size });
+      return this.entry.build({ numClasses: this.numClasses, inChans: this.inChans, inputSize: size, ...this.regularization });
     } catch (e) {
       if (!(e instanceof ShapeError)) throw e;
       const min = smallestSize(this.entry, this.numClasses, this.inChans);
@@ -351,5 +357,9 @@ function buildModel(name: string, o: CreateOptions): Model {
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
   if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
   const outIndices = o.featuresOnly ? (o.outIndices ?? [0, 1, 2, 3, 4]) : undefined;
-  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize, outIndices);
+  for (const [k, v] of [['dropPathRate', o.dropPathRate], ['dropRate', o.dropRate]] as const) {
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new InputError(`${k} must be in [0, 1), got ${v}`);
+  }
+  const regularization = { ...(o.dropPathRate ? { dropPathRate: o.dropPathRate } : {}), ...(o.dropRate ? { dropRate: o.dropRate } : {}) };
+  return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize, outIndices, regularization);
 }

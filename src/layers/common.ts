@@ -43,12 +43,13 @@ export function squeezeExcite(
   names: SqueezeExciteNames = { reduce: 'fc1', expand: 'fc2' },
   act: Activation = 'relu',
   gate: 'sigmoid' | 'hard_sigmoid' = 'sigmoid',
+  gateSlope = 1 / 6,
 ): string {
   const c = g.shape(x)[1] as number;
   let s = g.globalAvgPool(x, path);
   s = activate(g, g.conv(s, `${path}.${names.reduce}`, { out: rd, kernel: 1, bias: true }), act, path);
   s = g.conv(s, `${path}.${names.expand}`, { out: c, kernel: 1, bias: true });
-  s = gate === 'hard_sigmoid' ? g.hardSigmoid(s, path) : g.sigmoid(s, path);
+  s = gate === 'hard_sigmoid' ? g.hardSigmoid(s, path, gateSlope) : g.sigmoid(s, path);
   return g.mul(x, s, path);
 }
 

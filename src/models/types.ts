@@ -14,7 +14,8 @@ export type KeyScheme =
   | 'paddle-res2net'
   | 'paddle-resnest'
   | 'paddle-regnet'
-  | 'paddle-efficientnet';
+  | 'paddle-efficientnet'
+  | 'paddle-mobilenetv3';
 
 export interface WeightSource {
   format: 'safetensors' | 'pth' | 'pdparams';

@@ -193,11 +193,12 @@ const RULES: Record<string, Rule> = {
 
   HardSigmoid: {
     forward: (c, n) => plain(c, n),
-    // PyTorch's hardsigmoid_backward: dy/6 where −3 < x < 3, else 0.
+    // alpha·dy strictly inside the linear part, |x| < 0.5 / alpha (PyTorch's hardsigmoid_backward: −3 < x < 3).
     backward(c, n, [gy]) {
       const b = c.b;
-      const inside = b.op('Cast', [b.op('Less', [b.op('Abs', [n.inputs[0]!]), b.scalar(3)])], { to: 1 });
-      return [b.op('Mul', [gy!, b.op('Mul', [inside, b.scalar(1 / 6)])], {}, `${n.name}:dHardSigmoid`)];
+      const alpha = n.attrs['alpha'] as number;
+      const inside = b.op('Cast', [b.op('Less', [b.op('Abs', [n.inputs[0]!]), b.scalar(0.5 / alpha)])], { to: 1 });
+      return [b.op('Mul', [gy!, b.op('Mul', [inside, b.scalar(alpha)])], {}, `${n.name}:dHardSigmoid`)];
     },
   },
 

@@ -44,6 +44,10 @@ export interface CreateOptions {
    * the checkpoint's classifier width. Options given here win.
    */
   weights?: string;
+  /** Stochastic depth rate (timm's drop_path_rate, `--drop-path`); active only in training graphs. */
+  dropPathRate?: number;
+  /** Dropout before the classifier (timm's drop_rate, `--drop`); active only in training graphs. */
+  dropRate?: number;
 }
 
 /** A feature level: timm's feature_info entry. */
@@ -98,6 +102,8 @@ export class Model {
     readonly inChans: number,
     inputSize: [number, number],
     readonly outIndices?: number[],
+    /** Training-only regularization (DropPath / Dropout nodes; the identity in inference and export). */
+    readonly regularization: { dropPathRate?: number; dropRate?: number } = {},
   ) {
     this.inputSize = inputSize;
     this.fullGraph = this.graphAt(inputSize);
@@ -122,7 +128,7 @@ export class Model {
   /** The graph at another input size (same parameters); errors name the layer and the smallest size that works. */
   graphAt(size: [number, number]): Graph {
     try {
-      return this.entry.build({ numClasses: this.numClasses, inChans: this.inChans, inputSize: size });
+      return this.entry.build({ numClasses: this.numClasses, inChans: this.inChans, inputSize: size, ...this.regularization });
     } catch (e) {
       if (!(e instanceof ShapeError)) throw e;
       const min = smallestSize(this.entry, this.numClasses, this.inChans);
@@ -387,7 +393,11 @@ function buildModel(name: string, o: CreateOptions, run?: RunConfig): Model {
   }
   const p = run?.preprocess;
   if (p) cfg = { ...cfg, cropPct: p.cropPct, cropMode: p.cropMode, interpolation: p.interpolation, resizeBackend: p.backend, mean: p.mean, std: p.std, ...(p.resizeShort ? { resizeShort: p.resizeShort } : {}) };
-  const model = new Model(entry, cfg, o.numClasses ?? cfg.numClasses, inChans, inputSize, outIndices);
+  for (const [k, v] of [['dropPathRate', o.dropPathRate], ['dropRate', o.dropRate]] as const) {
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new InputError(`${k} must be in [0, 1), got ${v}`);
+  }
+  const regularization = { ...(o.dropPathRate ? { dropPathRate: o.dropPathRate } : {}), ...(o.dropRate ? { dropRate: o.dropRate } : {}) };
+  const model = new Model(entry, cfg, o.numClasses ?? cfg.numClasses, inChans, inputSize, outIndices, regularization);
   model.newHeadAllowed = o.numClasses !== undefined && o.numClasses !== resolved.cfg.numClasses;
   if (run?.classNames) model.classNames = run.classNames;
   return model;

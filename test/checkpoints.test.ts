@@ -62,6 +62,8 @@ describeOrSkip('PaddleClas .pdparams (pickled numpy, Paddle key names)', NO_TORC
     ['ResNet50_vd', 'legendary', () => ({ layers: [3, 4, 6, 3] })],
     ['EfficientNetB0', 'efficientnet', () => ({ repeats: [1, 2, 2, 3, 3, 4, 1] })],
     ['RegNetX_4GF', 'regnet', () => ({})],
+    ['MobileNetV3_large_x1_0', 'mobilenetv3', () => ({ stages: [1, 2, 3, 4, 2, 3] })],
+    ['MobileNetV3_small_x0_5', 'mobilenetv3', () => ({ stages: [1, 2, 3, 2, 3] })],
   ];
   for (const [name, scheme, info] of cases) {
     for (const protocol of [2, 4]) {

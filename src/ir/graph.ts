@@ -50,7 +50,11 @@ export type OpType =
   | 'ReduceSum'
   | 'Flatten'
   | 'Gemm'
-  | 'Pad';
+  | 'Pad'
+  | 'HardSwish'
+  | 'HardSigmoid'
+  | 'DropPath'
+  | 'Dropout';
 
 /** An error in the model definition or input size, naming the layer where it happened. */
 export class ShapeError extends Error {
@@ -219,6 +223,31 @@ export class Graph {
   }
   silu(x: string, path = ''): string {
     return this.unary('SiLU', x, path);
+  }
+
+  /** x · relu6(x + 3) / 6 (PyTorch nn.Hardswish; ONNX HardSwish, opset 14). */
+  hardSwish(x: string, path = ''): string {
+    return this.add('HardSwish', path, [x], [], {}, [this.shape(x)])[0]!;
+  }
+  /** clip(alpha·x + 0.5, 0, 1): PyTorch nn.Hardsigmoid with the default alpha 1/6; PaddleClas' SE uses 0.2. */
+  hardSigmoid(x: string, path = '', alpha = 1 / 6): string {
+    return this.add('HardSigmoid', path, [x], [], { alpha, beta: 0.5 }, [this.shape(x)])[0]!;
+  }
+
+  /**
+   * Stochastic depth (timm DropPath): in a training graph each sample's branch is kept with probability
+   * 1 − rate and scaled by 1 / (1 − rate); everywhere else it is the identity. A rate of 0 adds no node.
+   */
+  dropPath(x: string, rate: number, path = ''): string {
+    if (!(rate > 0)) return x;
+    if (rate >= 1) throw new ShapeError(path, `drop path rate must be in [0, 1), got ${rate}`);
+    return this.add('DropPath', path, [x], [], { rate }, [this.shape(x)])[0]!;
+  }
+  /** Dropout (elementwise, inverted scaling) in training graphs; the identity elsewhere. A rate of 0 adds no node. */
+  dropout(x: string, rate: number, path = ''): string {
+    if (!(rate > 0)) return x;
+    if (rate >= 1) throw new ShapeError(path, `dropout rate must be in [0, 1), got ${rate}`);
+    return this.add('Dropout', path, [x], [], { rate }, [this.shape(x)])[0]!;
   }
 
   /** Elementwise Add/Mul with NumPy broadcasting over equal-rank shapes. */

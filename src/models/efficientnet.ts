@@ -4,35 +4,24 @@
  * input, C_in/4) and SiLU. Two padding schemes: symmetric (timm `efficientnet_*`, Paddle B0_small) and
  * TensorFlow "SAME" (timm `tf_efficientnet_*`, Paddle B0–B7), computed from the actual input size.
  */
-import { Graph } from '../ir/graph.js';
-import { classifierHead, convBnAct, makeDivisible, squeezeExcite } from '../layers/common.js';
+import type { Graph } from '../ir/graph.js';
+import { buildEffNet, roundChannels, type EffNetArch } from './effnet-builder.js';
 import { paddleCfg, timmCfg, TIMM_RELEASES } from './cfg.js';
 import { register } from './registry.js';
 import { INCEPTION_MEAN, INCEPTION_STD, type BuildOptions, type PretrainedCfg } from './types.js';
-import { roundHalfEven } from '../math.js';
 
 // ---------------------------------------------------------------------------------------------- arch table
 
-interface Stage {
-  block: 'ds' | 'ir';
-  repeats: number;
-  kernel: number;
-  stride: number;
-  expand: number;
-  out: number;
-}
-
-/** EfficientNet-B0 (timm's arch_def `ds_r1_k3_s1_e1_c16_se0.25`, `ir_r2_k3_s2_e6_c24_se0.25`, …). */
-const B0: Stage[] = [
-  { block: 'ds', repeats: 1, kernel: 3, stride: 1, expand: 1, out: 16 },
-  { block: 'ir', repeats: 2, kernel: 3, stride: 2, expand: 6, out: 24 },
-  { block: 'ir', repeats: 2, kernel: 5, stride: 2, expand: 6, out: 40 },
-  { block: 'ir', repeats: 3, kernel: 3, stride: 2, expand: 6, out: 80 },
-  { block: 'ir', repeats: 3, kernel: 5, stride: 1, expand: 6, out: 112 },
-  { block: 'ir', repeats: 4, kernel: 5, stride: 2, expand: 6, out: 192 },
-  { block: 'ir', repeats: 1, kernel: 3, stride: 1, expand: 6, out: 320 },
+/** EfficientNet-B0 as timm writes it; B1–B7 scale its widths and depths. */
+const B0 = [
+  ['ds_r1_k3_s1_e1_c16_se0.25'],
+  ['ir_r2_k3_s2_e6_c24_se0.25'],
+  ['ir_r2_k5_s2_e6_c40_se0.25'],
+  ['ir_r3_k3_s2_e6_c80_se0.25'],
+  ['ir_r3_k5_s1_e6_c112_se0.25'],
+  ['ir_r4_k5_s2_e6_c192_se0.25'],
+  ['ir_r1_k3_s1_e6_c320_se0.25'],
 ];
-const SE_RATIO = 0.25;
 
 /** Compound-scaling coefficients: width, depth, resolution, crop_pct of the TF ports. */
 export const SCALING: Record<string, { width: number; depth: number; res: number; cropPct: number }> = {
@@ -55,50 +44,24 @@ export interface EfficientNetArch {
   se: 'timm' | 'paddle' | 'none';
 }
 
-const roundFilters = (c: number, w: number) => makeDivisible(c * w, 8);
-const roundRepeats = (r: number, d: number) => Math.ceil(r * d);
-
-/** TF "SAME": output ceil(H/s); the odd pixel of padding goes bottom/right. */
-export function samePads(h: number, w: number, k: number, s: number): [number, number, number, number] {
-  const total = (size: number) => Math.max((Math.ceil(size / s) - 1) * s + k - size, 0);
-  const th = total(h);
-  const tw = total(w);
-  return [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
-}
+export { samePads } from './effnet-builder.js';
 
 // ---------------------------------------------------------------------------------------------- model
 
 export function buildEfficientNet(a: EfficientNetArch, o: BuildOptions): Graph {
-  const g = new Graph();
-  const conv = (x: string, convPath: string, bnPath: string, out: number, kernel: number, stride: number, groups: number, act: 'silu' | 'none') => {
-    const s = g.shape(x);
-    const pad = a.padding === 'same' ? samePads(s[2] as number, s[3] as number, kernel, stride) : undefined;
-    return convBnAct(g, x, convPath, bnPath, { out, kernel, stride, groups, pad }, act, a.eps);
+  const arch: EffNetArch = {
+    def: B0,
+    width: a.width,
+    depth: a.depth,
+    stem: 32,
+    numFeatures: roundChannels(a, 1280),
+    act: 'silu',
+    padding: a.padding,
+    eps: a.eps,
+    se: a.se === 'none' ? 'none' : { fromExp: false, round: a.se === 'paddle' ? 'paddle' : 'round', gate: 'sigmoid' },
+    head: 'efficientnet',
   };
-  let x = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
-  const stem = roundFilters(32, a.width);
-  x = conv(x, 'conv_stem', 'bn1', stem, 3, 2, 1, 'silu');
-  let c = stem;
-  B0.forEach((st, si) => {
-    const out = roundFilters(st.out, a.width);
-    for (let j = 0; j < roundRepeats(st.repeats, a.depth); j++) {
-      const p = `blocks.${si}.${j}`;
-      const stride = j === 0 ? st.stride : 1;
-      const mid = c * st.expand;
-      const rd = a.se === 'paddle' ? Math.max(1, Math.floor(c * SE_RATIO)) : roundHalfEven(mid * (SE_RATIO / st.expand));
-      let y = x;
-      if (st.block === 'ir') y = conv(y, `${p}.conv_pw`, `${p}.bn1`, mid, 1, 1, 1, 'silu');
-      y = conv(y, `${p}.conv_dw`, st.block === 'ir' ? `${p}.bn2` : `${p}.bn1`, mid, st.kernel, stride, mid, 'silu');
-      if (a.se !== 'none') y = squeezeExcite(g, y, `${p}.se`, rd, { reduce: 'conv_reduce', expand: 'conv_expand' }, 'silu');
-      y = st.block === 'ir' ? conv(y, `${p}.conv_pwl`, `${p}.bn3`, out, 1, 1, 1, 'none') : conv(y, `${p}.conv_pw`, `${p}.bn2`, out, 1, 1, 1, 'none');
-      x = stride === 1 && c === out ? g.addTensors(y, x, p) : y;
-      c = out;
-    }
-    g.markFeature(x, `blocks.${si}`);
-  });
-  x = conv(x, 'conv_head', 'bn2', roundFilters(1280, a.width), 1, 1, 1, 'silu');
-  classifierHead(g, x, 'classifier', o.numClasses);
-  return g;
+  return buildEffNet(arch, o);
 }
 
 // ---------------------------------------------------------------------------------------------- configs

@@ -5,7 +5,7 @@
  */
 import { Graph } from '../ir/graph.js';
 import { roundHalfEven } from '../math.js';
-import { classifierHead, convBnAct } from '../layers/common.js';
+import { classifierHead, convBnAct, dropPathSchedule } from '../layers/common.js';
 import { paddleCfg, timmCfg } from './cfg.js';
 import { register } from './registry.js';
 import type { BuildOptions } from './types.js';
@@ -57,7 +57,11 @@ export function buildRegNet(p: RegNetParams, o: BuildOptions): Graph {
   let x = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
   x = g.markFeature(convBnAct(g, x, 'stem.conv', 'stem.bn', { out: 32, kernel: 3, stride: 2 }), 'stem');
   let c = 32;
-  regnetStages(p).forEach((s, si) => {
+  // timm's RegNet stochastic depth: linspace(0, rate, blocks) over all blocks.
+  const stages = regnetStages(p);
+  const blocks = stages.reduce((a, s) => a + s.depth, 0);
+  let index = 0;
+  stages.forEach((s, si) => {
     const wb = Math.trunc(s.width * (p.bottleneckRatio ?? 1));
     for (let bi = 0; bi < s.depth; bi++) {
       const path = `s${si + 1}.b${bi + 1}`;
@@ -66,12 +70,13 @@ export function buildRegNet(p: RegNetParams, o: BuildOptions): Graph {
       y = convBnAct(g, y, `${path}.conv2.conv`, `${path}.conv2.bn`, { out: wb, kernel: 3, stride, groups: wb / s.groupWidth });
       y = convBnAct(g, y, `${path}.conv3.conv`, `${path}.conv3.bn`, { out: s.width, kernel: 1 }, 'none');
       const shortcut = c !== s.width || stride !== 1 ? g.batchNorm(g.conv(x, `${path}.downsample.conv`, { out: s.width, kernel: 1, stride }), `${path}.downsample.bn`) : x;
+      y = g.dropPath(y, dropPathSchedule(o.dropPathRate, index++, Math.max(1, blocks - 1)), `${path}.drop_path`);
       x = g.relu(g.addTensors(y, shortcut, path), path);
       c = s.width;
     }
     g.markFeature(x, `s${si + 1}`);
   });
-  classifierHead(g, x, 'head.fc', o.numClasses);
+  classifierHead(g, x, 'head.fc', o.numClasses, o.dropRate);
   return g;
 }
 

@@ -7,7 +7,7 @@
  * Spec: shared/spec/arch-resnet-family.md.
  */
 import { Graph } from '../ir/graph.js';
-import { classifierHead, convBnAct, makeDivisible, squeezeExcite } from '../layers/common.js';
+import { classifierHead, convBnAct, dropPathSchedule, makeDivisible, squeezeExcite } from '../layers/common.js';
 import { paddleCfg, timmCfg, TIMM_RELEASES } from './cfg.js';
 import { register } from './registry.js';
 import type { BuildOptions, KeyScheme, PretrainedCfg } from './types.js';
@@ -66,7 +66,7 @@ function shortcut(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs
 
 const expansion = (a: ResNetArch) => (a.block === 'basic' ? 1 : 4);
 
-function block(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs): string {
+function block(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs, dropPath = 0): string {
   let y: string;
   const outC = b.planes * expansion(arch);
   if (arch.block === 'basic') {
@@ -81,6 +81,8 @@ function block(g: Graph, x: string, p: string, arch: ResNetArch, b: BlockArgs): 
     y = arch.block.build(g, x, p, b);
   }
   if (arch.se) y = squeezeExcite(g, y, `${p}.${arch.se === 'legacy' ? 'se_module' : 'se'}`, seWidth(arch.se, outC));
+  // timm's Res2Net blocks ignore drop_path and ResNeSt's refuse it: only the plain blocks take it.
+  if (typeof arch.block === 'string') y = g.dropPath(y, dropPath, `${p}.drop_path`);
   return g.relu(g.addTensors(y, shortcut(g, x, p, arch, b, outC), p), p);
 }
 
@@ -108,6 +110,9 @@ export function buildResNet(arch: ResNetArch, o: BuildOptions): Graph {
   const g = new Graph();
   const input = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
   let { y: x, outC: c } = stem(g, input, arch);
+  // timm's ResNet stochastic depth: rate · index / (blocks − 1), the last block at the full rate.
+  const blocks = arch.layers.reduce((a, b) => a + b, 0);
+  let index = 0;
   arch.layers.forEach((depth, stage) => {
     const planes = 64 * 2 ** stage;
     const outC = planes * expansion(arch);
@@ -115,12 +120,12 @@ export function buildResNet(arch: ResNetArch, o: BuildOptions): Graph {
       const stride = i === 0 && stage > 0 ? 2 : 1;
       const project = i === 0 && (stride !== 1 || c !== outC || (stage === 0 && !!arch.stage1Projection));
       const args = { planes, stride, project, stage, cardinality: arch.cardinality ?? 1, baseWidth: arch.baseWidth ?? 64 };
-      x = block(g, x, `layer${stage + 1}.${i}`, arch, args);
+      x = block(g, x, `layer${stage + 1}.${i}`, arch, args, dropPathSchedule(o.dropPathRate, index++, Math.max(1, blocks - 1)));
       c = outC;
     }
     g.markFeature(x, `layer${stage + 1}`);
   });
-  classifierHead(g, x, arch.classifier ?? 'fc', o.numClasses);
+  classifierHead(g, x, arch.classifier ?? 'fc', o.numClasses, o.dropRate);
   return g;
 }
 

@@ -14,7 +14,8 @@ export type KeyScheme =
   | 'paddle-res2net'
   | 'paddle-resnest'
   | 'paddle-regnet'
-  | 'paddle-efficientnet';
+  | 'paddle-efficientnet'
+  | 'paddle-mobilenetv3';
 
 export interface WeightSource {
   format: 'safetensors' | 'pth' | 'pdparams';
@@ -52,6 +53,10 @@ export interface BuildOptions {
   inChans: number;
   /** Spatial input size [H, W]. */
   inputSize: [number, number];
+  /** Stochastic depth (timm drop_path_rate): the last block's rate, linear in block index from 0. */
+  dropPathRate?: number;
+  /** Dropout before the classifier (timm drop_rate). */
+  dropRate?: number;
 }
 
 export interface ModelEntry {

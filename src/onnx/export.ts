@@ -129,13 +129,22 @@ export function lowerGraph(graph: Graph, weights: WeightMap, fold: boolean): Low
     return w;
   };
 
-  for (const n of graph.nodes) {
-    if (skipped.has(n)) continue;
+  // Stochastic depth and dropout are training-only: here they are the identity, so their consumers read
+  // their input directly (an Identity node only where the value is a graph output).
+  const alias = new Map<string, string>();
+  for (const node of graph.nodes) {
+    if (skipped.has(node)) continue;
+    const n = alias.size && node.inputs.some((i) => alias.has(i)) ? { ...node, inputs: node.inputs.map((i) => alias.get(i) ?? i) } : node;
+    if (n.op === 'DropPath' || n.op === 'Dropout') {
+      if (graph.outputs.includes(n.outputs[0]!)) nodes.push({ op: 'Identity', name: n.name, inputs: n.inputs, outputs: n.outputs, attrs: {} });
+      else alias.set(n.outputs[0]!, n.inputs[0]!);
+      continue;
+    }
     const attrs: Record<string, number | number[]> = {};
     for (const [k, v] of Object.entries(n.attrs)) if (typeof v !== 'string') attrs[k] = v;
     let inputs = [...n.inputs];
     let outputs = n.outputs;
-    const bn = folded.get(n);
+    const bn = folded.get(node);
     if (bn) {
       const { weight, bias } = foldedConv(n, bn, weights);
       const wName = `${n.name}.weight`;

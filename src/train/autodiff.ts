@@ -11,7 +11,7 @@ import type { Dim, Graph, Node, Shape } from '../ir/graph.js';
 import { numel } from '../ir/graph.js';
 import type { WeightMap } from '../onnx/export.js';
 import { buildLoss, type LossSpec } from './loss.js';
-import type { BnStatSpec, TrainSpec } from './engine.js';
+import type { BnStatSpec, MaskSpec, TrainSpec } from './engine.js';
 import { OnnxBuilder } from './onnx-builder.js';
 
 export interface TrainGraphOptions {
@@ -42,6 +42,8 @@ class Ctx {
   readonly needs = new Set<string>();
   private readonly grads = new Map<string, string[]>();
   readonly paramGrads = new Map<string, string[]>();
+  /** Random masks of DropPath/Dropout nodes: graph inputs the host fills each step from the step's seed. */
+  readonly masks: MaskSpec[] = [];
 
   constructor(
     readonly g: Graph,
@@ -169,7 +171,50 @@ function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
   return b.op('Reshape', [stacked, b.ints([out, ch, kh, kw])]);
 }
 
+/** y = x · mask with a host-fed mask input (DropPath: one value per sample; Dropout: one per element). */
+const masked: Rule = {
+  forward(c, n) {
+    const x = n.inputs[0]!;
+    const s = c.shape(x);
+    const rate = n.attrs['rate'] as number;
+    const kind = n.op === 'DropPath' ? 'path' : 'drop';
+    const dims = kind === 'path' ? s.map((d, i) => (i === 0 ? d : 1)) : s;
+    const mask = c.b.input(`mask:${n.name || n.outputs[0]}`, dims);
+    c.masks.push({ input: mask, kind, rate, dims: dims.slice(1) as number[] });
+    c.b.node('Mul', [x, mask], {}, n.name, n.outputs);
+    c.saved.set(n, { mask });
+  },
+  backward: (c, n, [gy]) => [c.b.op('Mul', [gy!, c.saved.get(n)!['mask']!], {}, `${n.name}:dDrop`)],
+};
+
 const RULES: Record<string, Rule> = {
+  DropPath: masked,
+  Dropout: masked,
+
+  HardSigmoid: {
+    forward: (c, n) => plain(c, n),
+    // alpha·dy strictly inside the linear part, |x| < 0.5 / alpha (PyTorch's hardsigmoid_backward: −3 < x < 3).
+    backward(c, n, [gy]) {
+      const b = c.b;
+      const alpha = n.attrs['alpha'] as number;
+      const inside = b.op('Cast', [b.op('Less', [b.op('Abs', [n.inputs[0]!]), b.scalar(0.5 / alpha)])], { to: 1 });
+      return [b.op('Mul', [gy!, b.op('Mul', [inside, b.scalar(alpha)])], {}, `${n.name}:dHardSigmoid`)];
+    },
+  },
+
+  HardSwish: {
+    forward: (c, n) => plain(c, n),
+    // PyTorch's hardswish_backward: 0 for x < −3, x/3 + 1/2 for −3 ≤ x ≤ 3, 1 above.
+    backward(c, n, [gy]) {
+      const b = c.b;
+      const x = n.inputs[0]!;
+      const mid = b.op('Add', [b.op('Mul', [x, b.scalar(1 / 3)]), b.scalar(0.5)]);
+      const upper = b.op('Where', [b.op('Greater', [x, b.scalar(3)]), b.scalar(1), mid]);
+      const d = b.op('Where', [b.op('Less', [x, b.scalar(-3)]), b.scalar(0), upper]);
+      return [b.op('Mul', [gy!, d], {}, `${n.name}:dHardSwish`)];
+    },
+  },
+
   Conv: {
     forward: (c, n) => plain(c, n),
     backward(c, n, [gy]) {
@@ -554,6 +599,7 @@ export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph 
   }
 
   return {
+    ...(c.masks.length ? { masks: c.masks } : {}),
     bytes: b.encode({ 'tsimm.train': JSON.stringify({ loss: o.loss }) }),
     paramInputs,
     paramShapes,

@@ -4,6 +4,7 @@
  * gradient and the batch statistics of train-mode BatchNorms; the host updates the running statistics (momentum
  * 0.1, unbiased variance, as PyTorch), accumulates, clips and applies the optimizer.
  */
+import { deriveRng } from '../data/augment.js';
 import { mixupTargets } from './mixup.js';
 import { clipGradNorm, Optimizer, paramGroups, type GroupOptions, type OptimizerOptions, type ParamShape } from './optim.js';
 
@@ -12,6 +13,34 @@ export interface BnStatSpec {
   mean: string;
   var: string;
   spatial: number;
+}
+
+/** A DropPath/Dropout mask input of a training graph: `dims` after the batch dimension. */
+export interface MaskSpec {
+  input: string;
+  kind: 'path' | 'drop';
+  rate: number;
+  dims: number[];
+}
+
+/** Salt of the mask stream, so it is independent of the data order, augmentation and mixup streams. */
+const MASK_STREAM = 0x64726f70;
+
+/**
+ * One step's masks: each entry kept with probability 1 − rate and then worth 1 / (1 − rate) (timm's DropPath
+ * and dropout scale by the keep probability), else 0. They are a function of `keys` alone, so a resumed run
+ * draws what an uninterrupted one would.
+ */
+export function dropMasks(masks: readonly MaskSpec[], n: number, keys: readonly number[]): Record<string, Feed> {
+  const rng = deriveRng(MASK_STREAM, ...keys);
+  const out: Record<string, Feed> = {};
+  for (const m of masks) {
+    const keep = 1 - m.rate;
+    const data = new Float32Array(n * m.dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = rng.random() < keep ? 1 / keep : 0;
+    out[m.input] = { data, dims: [n, ...m.dims] };
+  }
+  return out;
 }
 
 /** What the host needs to know of a training graph (its ONNX bytes aside). */
@@ -25,6 +54,8 @@ export interface TrainSpec {
   lossTerms?: string[];
   inputShape: (number | string)[];
   numClasses: number;
+  /** Stochastic depth / dropout masks (absent when the model has none). */
+  masks?: MaskSpec[];
 }
 
 export interface Feed {
@@ -144,7 +175,7 @@ export class TrainEngine {
   }
 
   /** Loss, logits and gradients of one batch; nothing is updated. */
-  async forwardBackward(x: Feed, targets: Targets, teacher?: Feed): Promise<ForwardBackward> {
+  async forwardBackward(x: Feed, targets: Targets, teacher?: Feed, maskKeys?: readonly number[]): Promise<ForwardBackward> {
     const n = this.checkBatch(x);
     const { spec } = this;
     const feeds: Record<string, Feed> = { [spec.inputs.x]: x, [spec.inputs.targets]: { data: this.softTargets(targets, n), dims: [n, spec.numClasses] } };
@@ -153,6 +184,8 @@ export class TrainEngine {
       feeds[spec.inputs.teacher] = teacher;
     }
     for (const p of spec.paramInputs) feeds[p] = { data: this.weights.get(p)!, dims: spec.paramShapes[p]! };
+    // Without keys from the caller (fit passes seed, epoch, batch) the masks follow the step count.
+    if (spec.masks?.length) Object.assign(feeds, dropMasks(spec.masks, n, maskKeys ?? [this.steps]));
     const outputs = ['loss', 'losses', 'logits', ...(spec.lossTerms ?? []), ...Object.values(spec.gradOutputs), ...spec.bnStats.flatMap((b) => [b.mean, b.var])];
     const r = await this.run(feeds, outputs);
     const grads = new Map<string, Float32Array>();
@@ -179,8 +212,8 @@ export class TrainEngine {
   }
 
   /** Forward, backward, running statistics, and (every `accumulate` steps) the optimizer. */
-  async step(x: Feed, targets: Targets, teacher?: Feed): Promise<StepResult> {
-    const fb = await this.forwardBackward(x, targets, teacher);
+  async step(x: Feed, targets: Targets, teacher?: Feed, maskKeys?: readonly number[]): Promise<StepResult> {
+    const fb = await this.forwardBackward(x, targets, teacher, maskKeys);
     this.steps++;
     if (!Number.isFinite(fb.loss)) {
       throw new TrainError(`step ${this.steps}: the loss is ${fb.loss} at learning rate ${this.lr}; nothing was updated — lower the learning rate or check the data`);

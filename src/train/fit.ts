@@ -253,7 +253,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const teacher = teacherSession ? (await runSession(teacherSession, batch.x, ['logits']))['logits'] : undefined;
         let r;
         try {
-          r = await trainer.step(batch.x, targets, teacher ? { teacher } : {});
+          r = await trainer.step(batch.x, targets, { ...(teacher ? { teacher } : {}), maskKeys: [seed, epoch, b] });
         } catch (e) {
           if (e instanceof TrainError && /the loss is/.test(e.message)) throw new TrainError(`epoch ${epoch}, ${e.message}`);
           throw e;

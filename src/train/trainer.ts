@@ -61,14 +61,14 @@ export class Trainer {
   }
 
   /** One training step on a float32 NCHW batch with class indices or soft targets [N, C]. */
-  async step(batch: HostTensor, targets: Targets | HostTensor, o: { teacher?: HostTensor } = {}): Promise<TrainStep> {
-    const r = await this.engine.step(feed(batch), toTargets(targets), o.teacher && feed(o.teacher));
+  async step(batch: HostTensor, targets: Targets | HostTensor, o: { teacher?: HostTensor; maskKeys?: readonly number[] } = {}): Promise<TrainStep> {
+    const r = await this.engine.step(feed(batch), toTargets(targets), o.teacher && feed(o.teacher), o.maskKeys);
     return { ...r, logits: { shape: [batch.shape[0]!, this.graph.numClasses], data: r.logits } };
   }
 
   /** Loss, logits, gradients and batch statistics without updating anything. */
-  forwardBackward(batch: HostTensor, targets: Targets | HostTensor, o: { teacher?: HostTensor } = {}): Promise<ForwardBackward> {
-    return this.engine.forwardBackward(feed(batch), toTargets(targets), o.teacher && feed(o.teacher));
+  forwardBackward(batch: HostTensor, targets: Targets | HostTensor, o: { teacher?: HostTensor; maskKeys?: readonly number[] } = {}): Promise<ForwardBackward> {
+    return this.engine.forwardBackward(feed(batch), toTargets(targets), o.teacher && feed(o.teacher), o.maskKeys);
   }
 
   async release(): Promise<void> {

@@ -162,6 +162,27 @@ function efficientnetRules(graph: Graph): Rule[] {
   ];
 }
 
+/** PaddleClas MobileNetV3: flat `blocks.{i}` (expand/bottleneck/linear conv units, mid_se), last_second_conv, last_conv, fc. */
+function mobilenetv3Rules(graph: Graph): Rule[] {
+  const blocks = blockList(graph, /^(blocks\.\d+\.\d+)\.conv_pw\./);
+  const head = [...graph.params.keys()].find((k) => /^blocks\.\d+\.0\.conv\.weight$/.test(k))?.slice(0, -'.conv.weight'.length);
+  const cb = '\\.(?:conv\\.weight|bn\\.(weight|bias|_mean|_variance))$';
+  const u = (m: RegExpExecArray, at: number, conv: string, bn: string) => unitKey(conv, bn, m[at] === undefined, m[at]!);
+  const UNITS: Record<string, [string, string]> = { expand_conv: ['conv_pw', 'bn1'], bottleneck_conv: ['conv_dw', 'bn2'], linear_conv: ['conv_pwl', 'bn3'] };
+  return [
+    [new RegExp(`^conv${cb}`), (m) => u(m, 1, 'conv_stem', 'bn1')],
+    [new RegExp(`^blocks\\.(\\d+)\\.(expand_conv|bottleneck_conv|linear_conv)${cb}`), (m) => {
+      const b = blocks[Number(m[1])];
+      const [conv, bn] = UNITS[m[2]!]!;
+      return b && u(m, 3, `${b}.${conv}`, `${b}.${bn}`);
+    }],
+    [/^blocks\.(\d+)\.mid_se\.conv([12])\.(weight|bias)$/, (m) => blocks[Number(m[1])] && `${blocks[Number(m[1])]}.se.${m[2] === '1' ? 'conv_reduce' : 'conv_expand'}.${m[3]}`],
+    [new RegExp(`^last_second_conv${cb}`), (m) => head && u(m, 1, `${head}.conv`, `${head}.bn1`)],
+    [/^last_conv\.weight$/, () => 'conv_head.weight'],
+    [/^fc\.(weight|bias)$/, (m) => `classifier.${m[1]}`],
+  ];
+}
+
 function rulesFor(scheme: KeyScheme, graph: Graph): Rule[] {
   switch (scheme) {
     case 'paddle-resnest':
@@ -170,6 +191,8 @@ function rulesFor(scheme: KeyScheme, graph: Graph): Rule[] {
       return regnetRules();
     case 'paddle-efficientnet':
       return efficientnetRules(graph);
+    case 'paddle-mobilenetv3':
+      return mobilenetv3Rules(graph);
     default:
       return resnetRules(graph, scheme);
   }
@@ -211,6 +234,7 @@ export function mapKeys(tensors: Map<string, HostTensor>, scheme: KeyScheme, gra
 export function detectScheme(keys: string[]): KeyScheme {
   const has = (re: RegExp) => keys.some((k) => re.test(k));
   if (has(/^_ef\./)) return 'paddle-efficientnet';
+  if (has(/^blocks\.\d+\.expand_conv\.conv\.weight$/)) return 'paddle-mobilenetv3';
   if (has(/_bottleneck_\d+\./)) return 'paddle-resnest';
   if (has(/^s\d_b\d+\./)) return 'paddle-regnet';
   if (has(/^_conv_stem\./)) return 'paddle-wsl';

@@ -34,10 +34,14 @@ export interface GradMeta {
   train: GradRecord;
 }
 
-export const gradCases = (): string[] => fixtureNames(GRAD_FIXTURES);
+/** The newer families' cases (MobileNetV3, EfficientNetV2, ConvNeXt, ViT/DeiT), same format. */
+export const GRAD_FIXTURES_MODERN = join(SHARED, 'grad-fixtures-modern');
+export const NO_GRAD_FIXTURES_MODERN: string | false = existsSync(join(GRAD_FIXTURES_MODERN, 'README.md')) ? false : `${GRAD_FIXTURES_MODERN} is absent; these tests run in CI`;
 
-export function loadGradCase(name: string): { dir: string; meta: GradMeta; weights: Map<string, HostTensor>; input: HostTensor } {
-  const dir = join(GRAD_FIXTURES, name);
+export const gradCases = (root = GRAD_FIXTURES): string[] => fixtureNames(root);
+
+export function loadGradCase(name: string, root = GRAD_FIXTURES): { dir: string; meta: GradMeta; weights: Map<string, HostTensor>; input: HostTensor } {
+  const dir = join(root, name);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as GradMeta;
   const bn = loadSafetensors(join(dir, 'bn_stats.safetensors'));
   const weights = new Map<string, HostTensor>();

@@ -137,10 +137,29 @@ def paddle_regnet(k, info):
     return f"{parts[0]}_{parts[1]}.{unit}.{wrap}.{val}"
 
 
+def paddle_mobilenetv3(k, info):
+    """ppcls legendary mobilenet_v3.py: conv (stem), flat blocks.{n}.{expand,bottleneck,linear}_conv / mid_se.conv{1,2},
+    last_second_conv, last_conv (no bias), fc (Linear [in, out])."""
+    mod, leaf = k.rsplit(".", 1)
+    unit = lambda p, is_bn: f"{p}.bn.{BN[leaf]}" if is_bn else f"{p}.conv.{leaf}"
+    if mod == "conv_stem": return unit("conv", False)
+    if mod == "bn1": return unit("conv", True)
+    if mod == "conv_head": return f"last_conv.{leaf}"
+    if mod == "classifier": return f"fc.{leaf}"
+    _, s, j, *rest = mod.split(".")
+    s, j, r = int(s), int(j), ".".join(rest)
+    if s == len(info["stages"]): return unit("last_second_conv", r == "bn1")
+    n = sum(info["stages"][:s]) + j
+    if r.startswith("se."): return f"blocks.{n}.mid_se.conv{1 if r == 'se.conv_reduce' else 2}.{leaf}"
+    table = {"conv_pw": ("expand_conv", False), "bn1": ("expand_conv", True), "conv_dw": ("bottleneck_conv", False), "bn2": ("bottleneck_conv", True),
+             "conv_pwl": ("linear_conv", False), "bn3": ("linear_conv", True)}
+    return unit(f"blocks.{n}.{table[r][0]}", table[r][1])
+
+
 def paddle(scheme, src, dst, protocol, info_json):
     w = load_safetensors(src)
     info = json.loads(info_json); info["__keys__"] = set(w)
-    rename = {"legendary": paddle_legendary, "efficientnet": paddle_efficientnet, "regnet": paddle_regnet}[scheme]
+    rename = {"legendary": paddle_legendary, "efficientnet": paddle_efficientnet, "regnet": paddle_regnet, "mobilenetv3": paddle_mobilenetv3}[scheme]
     out = {}
     for k, v in w.items():
         pk = rename(k, info)

@@ -156,6 +156,7 @@ export class Model {
     if (unmapped.length) {
       throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
     }
+    this.entry.adaptCheckpoint?.(tensors, this.fullGraph);
     const classifier = `${this.cfg.classifier}.`;
     // timm's rule: a classifier of another width is re-initialised; one that fits (a fine-tuned checkpoint) loads.
     const head = tensors.get(`${this.cfg.classifier}.weight`);

@@ -4,6 +4,8 @@ import './res2net.js';
 import './resnest.js';
 import './regnet.js';
 import './efficientnet.js';
+import './convnext.js';
+import './vit.js';
 
 export { allEntries, closestNames, listModels, resolveModel, UnknownModelError } from './registry.js';
 export type { ListOptions, Resolved } from './registry.js';

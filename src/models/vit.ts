@@ -46,8 +46,7 @@ export function buildViT(a: ViTArch, o: BuildOptions): Graph {
   const g = new Graph();
   const D = a.dim;
   let x = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
-  x = g.conv(x, 'patch_embed.proj', { out: D, kernel: a.patch, stride: a.patch, pad: 0, bias: true });
-  const [, , gh, gw] = g.shape(x) as [unknown, number, number, number];
+  const [gh, gw] = o.inputSize.map((s) => Math.floor(s / a.patch)) as [number, number];
   const prefix = a.distilled ? 2 : 1;
   const len = prefix + gh * gw;
   // The model's own parameters come first in its state_dict: cls_token, pos_embed, dist_token.
@@ -56,6 +55,7 @@ export function buildViT(a: ViTArch, o: BuildOptions): Graph {
     { name: 'pos_embed', shape: [1, len, D], role: 'embed' },
     ...(a.distilled ? [{ name: 'dist_token', shape: [1, 1, D], role: 'embed' as const }] : []),
   ]);
+  x = g.conv(x, 'patch_embed.proj', { out: D, kernel: a.patch, stride: a.patch, pad: 0, bias: true });
   x = g.transpose(g.reshape(x, [D, gh * gw], 'patch_embed'), [0, 2, 1], 'patch_embed'); // flatten(2).transpose(1, 2)
   const tokens = [g.expandBatch(g.parameter('cls_token', [1, 1, D], [1, 1, D], { std: 1e-6 }), x, 'cls_token')];
   if (a.distilled) tokens.push(g.expandBatch(g.parameter('dist_token', [1, 1, D], [1, 1, D], { std: 0.02 }), x, 'dist_token'));

@@ -64,6 +64,9 @@ function smallestSize(entry: ModelEntry, numClasses: number, inChans: number): n
   return undefined;
 }
 
+/** features_only's default out_indices: every level (the identity marks the default). */
+const ALL_LEVELS = [0, 1, 2, 3, 4];
+
 export class Model {
   /** The graph that runs and is exported (the full one, or the feature levels only). */
   readonly graph: Graph;
@@ -87,6 +90,8 @@ export class Model {
     this.inputSize = inputSize;
     this.fullGraph = this.graphAt(inputSize);
     this.allFeatureInfo = featureLevels(this.fullGraph);
+    // The default is every level the architecture has (five for most CNNs, four for ConvNeXt).
+    if (outIndices === ALL_LEVELS) outIndices = this.outIndices = this.allFeatureInfo.map((f) => f.index);
     if (!outIndices) {
       this.graph = this.fullGraph;
       this.featureInfo = this.allFeatureInfo;
@@ -351,6 +356,6 @@ function buildModel(name: string, o: CreateOptions): Model {
   const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
   if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
-  const outIndices = o.featuresOnly ? (o.outIndices ?? [0, 1, 2, 3, 4]) : undefined;
+  const outIndices = o.featuresOnly ? (o.outIndices ?? ALL_LEVELS) : undefined;
   return new Model(entry, cfg, o.numClasses ?? cfg.numClasses, o.inChans ?? 3, inputSize, outIndices);
 }

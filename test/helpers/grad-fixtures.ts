@@ -36,8 +36,8 @@ export interface GradMeta {
 
 export const gradCases = (): string[] => fixtureNames(GRAD_FIXTURES);
 
-export function loadGradCase(name: string): { dir: string; meta: GradMeta; weights: Map<string, HostTensor>; input: HostTensor } {
-  const dir = join(GRAD_FIXTURES, name);
+export function loadGradCase(name: string, root = GRAD_FIXTURES): { dir: string; meta: GradMeta; weights: Map<string, HostTensor>; input: HostTensor } {
+  const dir = join(root, name);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as GradMeta;
   const bn = loadSafetensors(join(dir, 'bn_stats.safetensors'));
   const weights = new Map<string, HostTensor>();

@@ -1,0 +1,108 @@
+/**
+ * ConvNeXt V1/V2 and ViT/DeiT: gradient parity with timm on ../shared/grad-fixtures-modern through `tsimm grad`
+ * (loss, logits, every gradient's norm and probes, one SGD step), plus what the fixtures do not cover: another
+ * input size (a ViT at another grid, timm's img_size), another batch and class count, checked against the same
+ * model's own ONNX graph built independently op by op (no fixture), counts, features and pos_embed resampling.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createModel } from '../src/model.js';
+import { resamplePosEmbed, resizeBicubic } from '../src/layers/pos-embed.js';
+import { readNpy, writeNpy } from '../src/weights/npy.js';
+import { loadSafetensors, saveSafetensors } from '../src/weights/safetensors.js';
+import { runCli } from './helpers/cli.js';
+import { fixtureInput, SHARED } from './helpers/fixtures.js';
+import { compareRecord, loadGradCase } from './helpers/grad-fixtures.js';
+import { existsSync } from 'node:fs';
+import { describeOrSkip } from './helpers/skip.js';
+
+const MODERN = join(SHARED, 'grad-fixtures-modern');
+const NO_MODERN: string | false = existsSync(join(MODERN, 'README.md')) ? false : `${MODERN} is absent; these tests run in CI`;
+const CASES = ['convnext_atto_64x2', 'convnextv2_atto_64x2', 'vit_tiny_patch16_224_64x2', 'deit_tiny_distilled_patch16_224_64x2_c10'];
+
+const tmp = mkdtempSync(join(tmpdir(), 'tsimm-modern-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describeOrSkip('grad fixtures: ConvNeXt V1/V2, ViT, DeiT (tsimm grad vs timm)', NO_MODERN, () => {
+  for (const name of CASES) {
+    for (const mode of ['eval', 'train'] as const) it(`${name} (${mode}): loss, logits, every gradient, one SGD step`, (t) => {
+      const c = loadGradCase(name, MODERN);
+      const weights = join(tmp, `${name}.safetensors`);
+      const input = join(tmp, `${name}.npy`);
+      saveSafetensors(weights, c.weights);
+      writeNpy(input, c.input);
+      const out = join(tmp, `${name}-${mode}`);
+      const args = ['grad', c.meta.model, '--weights', weights, '--input', input, '--targets', c.meta.targets.join(','), '--num-classes', String(c.meta.num_classes)];
+      const r = runCli(tmp, [...args, '--batch-norm', mode === 'train' ? 'train' : 'frozen', '--label-smoothing', '0.1', '--sgd', '0.01,0.9,1e-4', '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { loss: number; loss_after_sgd_step: number };
+      const checks = compareRecord(c.meta, c.meta[mode], {
+        loss: result.loss,
+        after: result.loss_after_sgd_step,
+        logits: readNpy(join(out, 'logits.npy')).data,
+        refLogits: readNpy(join(c.dir, `logits_${mode}.npy`)).data,
+        grads: loadSafetensors(join(out, 'grads.safetensors')),
+      });
+      const worst = checks.reduce((a, b) => (b.strict > a.strict ? b : a));
+      t.diagnostic(`${name} ${mode}: ${checks.length} checks; worst ${worst.what} at ${worst.strict.toFixed(3)} of the README's strict tolerance`);
+      for (const k of checks) assert.ok(k.strict <= 1, `${name}: ${k.what} is ${k.strict.toFixed(2)}× its tolerance`);
+    });
+  }
+});
+
+describe('ViT / ConvNeXt shapes, sizes and counts', () => {
+  it('a ViT built for another size has that grid (timm img_size) and runs at batch 3 with 10 classes', async () => {
+    const m = createModel('vit_tiny_patch16_224', { inputSize: 64, numClasses: 10 });
+    assert.deepEqual(m.parameters().find((p) => p.name === 'pos_embed')!.shape, [1, 17, 192]);
+    m.initWeights(3);
+    const out = await m.run(fixtureInput([3, 3, 64, 64], 2));
+    assert.deepEqual(out.logits.shape, [3, 10]);
+    assert.deepEqual(out.features.shape, [3, 192]);
+    assert.ok(out.logits.data.every(Number.isFinite));
+  });
+
+  it('counts equal timm parameter counts', () => {
+    const expected: Record<string, number> = {
+      vit_tiny_patch16_224: 5_717_416,
+      deit_tiny_distilled_patch16_224: 5_910_800,
+      convnext_atto: 3_695_520,
+      convnextv2_atto: 3_708_400,
+    };
+    for (const [name, n] of Object.entries(expected)) assert.equal(createModel(name).counts().params, n, name);
+  });
+
+  it('attention MACs: q·kᵀ and attn·v are counted (fvcore/timm convention)', () => {
+    const c = createModel('vit_tiny_patch16_224').counts();
+    const qk = c.layers.filter((l) => l.name === 'blocks.0.attn.qk');
+    assert.equal(qk.length, 1);
+    assert.equal(qk[0]!.macs, 3 * 197 * 197 * 64);
+  });
+
+  it('ConvNeXt features_only returns the four stages', async () => {
+    const m = createModel('convnext_atto', { featuresOnly: true, inputSize: 64 });
+    assert.deepEqual(m.featureInfo.map((f) => [f.channels, f.reduction]), [[40, 4], [80, 8], [160, 16], [320, 32]]);
+  });
+
+  it('pos_embed resampling keeps prefix tokens; identity size is exact; plain bicubic reproduces a linear ramp', () => {
+    const C = 2;
+    const grid = 4;
+    const data = new Float32Array((1 + grid * grid) * C);
+    for (let i = 0; i < data.length; i++) data[i] = i;
+    const same = resamplePosEmbed({ shape: [1, 1 + grid * grid, C], data }, [grid, grid], 1, false);
+    assert.deepEqual(Array.from(same.data), Array.from(data));
+    const up = resamplePosEmbed({ shape: [1, 1 + grid * grid, C], data }, [6, 6], 1);
+    assert.deepEqual(up.shape, [1, 37, C]);
+    assert.deepEqual(Array.from(up.data.subarray(0, C)), [0, 1]);
+    // PyTorch's antialiased kernel (a = −0.5) reproduces a linear ramp inside the border; both keep constants.
+    const ramp = Float32Array.from({ length: 8 }, (_, i) => i);
+    const r = resizeBicubic(ramp, 1, 8, 1, 1, 16, true);
+    for (let x = 4; x < 12; x++) assert.ok(Math.abs(r[x]! - ((x + 0.5) / 2 - 0.5)) < 1e-5, `x=${x}: ${r[x]}`);
+    for (const aa of [false, true]) assert.ok(resizeBicubic(new Float32Array(64).fill(2.5), 8, 8, 1, 5, 13, aa).every((v) => Math.abs(v - 2.5) < 1e-6));
+    // Plain bicubic (a = −0.75) at x = 4 of 8 → 16: source 1.75, taps 0..3 with Keys' weights for t = 0.75.
+    const p = resizeBicubic(ramp, 1, 8, 1, 1, 16, false);
+    assert.ok(Math.abs(p[4]! - 1.703125) < 1e-6, `${p[4]}`);
+  });
+});

@@ -9,7 +9,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createModel } from '../src/model.js';
+import { createModel, type Model } from '../src/model.js';
+import { detectScheme, mapKeys } from '../src/weights/keymaps.js';
+import type { HostTensor } from '../src/weights/tensor.js';
 import { resamplePosEmbed, resizeBicubic } from '../src/layers/pos-embed.js';
 import { readNpy, writeNpy } from '../src/weights/npy.js';
 import { loadSafetensors, saveSafetensors } from '../src/weights/safetensors.js';
@@ -104,5 +106,75 @@ describe('ViT / ConvNeXt shapes, sizes and counts', () => {
     // Plain bicubic (a = −0.75) at x = 4 of 8 → 16: source 1.75, taps 0..3 with Keys' weights for t = 0.75.
     const p = resizeBicubic(ramp, 1, 8, 1, 1, 16, false);
     assert.ok(Math.abs(p[4]! - 1.703125) < 1e-6, `${p[4]}`);
+  });
+});
+
+/** Paddle Linear weights are [in, out]. */
+function t2(t: HostTensor): HostTensor {
+  const [r, c] = t.shape as [number, number];
+  const out = new Float32Array(t.data.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j]!;
+  return { shape: [c, r], data: out };
+}
+
+/** Our weights under PaddleClas' names (its module tree, written from ppcls' convnext.py), Linear transposed. */
+function asPaddleConvNeXt(m: Model): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [k, t] of m.stateDict()) {
+    let pk = k
+      .replace(/^stem\.(\d)\./, 'downsample_layers.0.$1.')
+      .replace(/^stages\.(\d)\.downsample\.(\d)\./, 'downsample_layers.$1.$2.')
+      .replace(/^stages\.(\d)\.blocks\.(\d+)\./, 'stages.$1.$2.')
+      .replace('.conv_dw.', '.dwconv.')
+      .replace('.mlp.fc', '.pwconv')
+      .replace(/^head\.norm\./, 'norm.')
+      .replace(/^head\.fc\./, 'head.');
+    if (pk === k && !k.startsWith('stages.')) pk = `?${k}`;
+    out.set(pk, t.shape.length === 2 ? t2(t) : t);
+  }
+  return out;
+}
+
+describe('PaddleClas names and .pdparams key maps', () => {
+  it('ConvNeXt_tiny: FB layout → timm keys, Linear transposed, every shape checked; scheme detected from the keys', () => {
+    const ours = createModel('ConvNeXt_tiny', { inputSize: 32 }).initWeights(5);
+    const paddle = asPaddleConvNeXt(ours);
+    assert.equal(detectScheme([...paddle.keys()]), 'paddle-convnext');
+    const { tensors, unmapped } = mapKeys(paddle, 'paddle-convnext', ours.fullGraph);
+    assert.deepEqual(unmapped, []);
+    const m = createModel('ConvNeXt_tiny', { inputSize: 32 }).setWeights(tensors);
+    for (const p of ours.parameters()) assert.deepEqual(m.weights!.get(p.name), ours.weights!.get(p.name), p.name);
+    assert.equal(m.counts().params, createModel('convnext_tiny').counts().params);
+  });
+
+  it('DeiT_tiny_distilled_patch16_224 and ViT_base_patch16_224: timm names with Linear [in, out]', () => {
+    for (const name of ['DeiT_tiny_distilled_patch16_224', 'ViT_small_patch16_224']) {
+      const ours = createModel(name, { inputSize: 32 }).initWeights(6);
+      const paddle = new Map([...ours.stateDict()].map(([k, t]) => [k, t.shape.length === 2 ? t2(t) : t]));
+      const { tensors, unmapped } = mapKeys(paddle, 'paddle-vit', ours.fullGraph);
+      assert.deepEqual(unmapped, []);
+      const m = createModel(name, { inputSize: 32 }).setWeights(tensors);
+      for (const p of ours.parameters()) assert.deepEqual(m.weights!.get(p.name), ours.weights!.get(p.name), `${name} ${p.name}`);
+    }
+    // Untransposed Linear weights of a non-square layer fail the shape check, naming the tensor.
+    const deit = createModel('DeiT_tiny_distilled_patch16_224', { inputSize: 32 }).initWeights(6);
+    assert.throws(() => createModel('DeiT_tiny_distilled_patch16_224', { inputSize: 32 }).setWeights(mapKeys(deit.stateDict(), 'paddle-vit', deit.fullGraph).tensors), /qkv\.weight/);
+  });
+
+  it("PaddleClas' ViT_small_patch16_224 is the first timm small (768 wide, depth 8, MLP ×3, no qkv bias)", () => {
+    const p = createModel('ViT_small_patch16_224').parameters();
+    assert.deepEqual(p.find((x) => x.name === 'blocks.0.mlp.fc1.weight')!.shape, [2304, 768]);
+    assert.ok(!p.some((x) => x.name === 'blocks.0.attn.qkv.bias'));
+    assert.ok(!p.some((x) => x.name.startsWith('blocks.8.')));
+  });
+
+  it('a checkpoint for the 14×14 grid loads into a 4×4 build with pos_embed resampled, prefix tokens kept', () => {
+    const src = createModel('deit_tiny_distilled_patch16_224').initWeights(7);
+    const file = join(tmp, 'deit224.safetensors');
+    saveSafetensors(file, src.stateDict());
+    const m = createModel('deit_tiny_distilled_patch16_224', { inputSize: 64 }).loadCheckpoint(file);
+    const pe = m.weights!.get('pos_embed')!;
+    assert.equal(pe.length, 18 * 192);
+    assert.deepEqual(Array.from(pe.subarray(0, 2 * 192)), Array.from(src.weights!.get('pos_embed')!.subarray(0, 2 * 192)));
   });
 });

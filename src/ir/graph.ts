@@ -399,12 +399,12 @@ export class Graph {
   }
 
   /** nn.Linear on the last axis of a tensor of any rank ≥ 2 (weight [out, in], bias [out]). */
-  dense(x: string, path: string, out: number): string {
+  dense(x: string, path: string, out: number, bias = true): string {
     const s = this.shape(x);
     if (s.length < 2) throw new ShapeError(path, `Linear expects rank ≥ 2, got [${s.join(', ')}]`);
-    const weight = this.param(`${path}.weight`, [out, s[s.length - 1] as number], 'weight');
-    const bias = this.param(`${path}.bias`, [out], 'bias');
-    return this.add('Linear', path, [x], [weight, bias], {}, [[...s.slice(0, -1), out]])[0]!;
+    const params = [this.param(`${path}.weight`, [out, s[s.length - 1] as number], 'weight')];
+    if (bias) params.push(this.param(`${path}.bias`, [out], 'bias'));
+    return this.add('Linear', path, [x], params, {}, [[...s.slice(0, -1), out]])[0]!;
   }
 
   /**

@@ -5,7 +5,7 @@
  * the MLP as 1×1 convs on NCHW (`conv_mlp`); the others permute to NHWC and use Linear layers, as timm does.
  */
 import { Graph } from '../ir/graph.js';
-import { timmCfg } from './cfg.js';
+import { paddleCfg, timmCfg } from './cfg.js';
 import { register } from './registry.js';
 import type { BuildOptions, PretrainedCfg } from './types.js';
 
@@ -75,6 +75,16 @@ const SIZES: Record<string, { depths: number[]; dims: number[]; convMlp: boolean
   large: { depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536], convMlp: false },
 };
 
+/** PaddleClas names of the same architectures. */
+const PADDLE: Record<string, string> = {
+  ConvNeXt_tiny: 'convnext_tiny',
+  ConvNeXt_small: 'convnext_small',
+  ConvNeXt_base_224: 'convnext_base',
+  ConvNeXt_base_384: 'convnext_base',
+  ConvNeXt_large_224: 'convnext_large',
+  ConvNeXt_large_384: 'convnext_large',
+};
+
 type Args = NonNullable<Parameters<typeof timmCfg>[2]>;
 const cfg = (arch: string, tag: string, a: Args, license: string): PretrainedCfg => timmCfg(arch, tag, { firstConv: 'stem.0', classifier: 'head.fc', license, ...a });
 const t288 = { testSize: 288 };
@@ -126,6 +136,26 @@ for (const [v, s] of Object.entries(SIZES)) {
     [`convnext_${v}`, v1, v1Cfgs(v)],
     [`convnextv2_${v}`, v2, v2Cfgs(v)],
   ] as const) {
-    register({ name, family: 'convnext', source: 'timm', arch: name, build: (o: BuildOptions) => buildConvNeXt(arch, o), cfgs: [...cfgs], aliases: [], description: describe(arch) });
+    const aliases = Object.entries(PADDLE).filter(([, t]) => t === name).map(([pn]) => pn);
+    register({ name, family: 'convnext', source: 'timm', arch: name, build: (o: BuildOptions) => buildConvNeXt(arch, o), cfgs: [...cfgs], aliases, description: describe(arch) });
   }
+}
+
+// PaddleClas (ppcls/arch/backbone/model_zoo/convnext.py): the FB layout under key map 'paddle-convnext'; eval
+// transforms PIL bicubic short side 256 (384 for the 384 models), centre crop, ImageNet mean/std.
+for (const [name, timmName] of Object.entries(PADDLE)) {
+  const v = timmName.slice('convnext_'.length);
+  const arch: ConvNeXtArch = { ...SIZES[v]!, grn: false, ls: 1e-6 };
+  const size = name.endsWith('_384') ? 384 : 224;
+  const base = paddleCfg(name, { crop: size, resizeShort: size === 384 ? 384 : 256, file: `dygraph/${name}_pretrained.pdparams`, keys: 'paddle-convnext', firstConv: 'stem.0', classifier: 'head.fc' });
+  register({
+    name,
+    family: 'convnext',
+    source: 'paddleclas',
+    arch: name,
+    build: (o: BuildOptions) => buildConvNeXt(arch, o),
+    cfgs: [{ ...base, interpolation: 'bicubic', resizeBackend: 'pil' }],
+    aliases: [timmName],
+    description: describe(arch),
+  });
 }

@@ -15,7 +15,9 @@ export type KeyScheme =
   | 'paddle-res2net'
   | 'paddle-resnest'
   | 'paddle-regnet'
-  | 'paddle-efficientnet';
+  | 'paddle-efficientnet'
+  | 'paddle-vit'
+  | 'paddle-convnext';
 
 export interface WeightSource {
   format: 'safetensors' | 'pth' | 'pdparams';

@@ -10,9 +10,9 @@
 import { Graph } from '../ir/graph.js';
 import { resamplePosEmbed } from '../layers/pos-embed.js';
 import type { HostTensor } from '../weights/tensor.js';
-import { timmCfg } from './cfg.js';
+import { paddleCfg, timmCfg } from './cfg.js';
 import { register } from './registry.js';
-import { INCEPTION_MEAN, INCEPTION_STD, type BuildOptions, type PretrainedCfg } from './types.js';
+import { IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, type BuildOptions, type PretrainedCfg } from './types.js';
 
 export interface ViTArch {
   patch: number;
@@ -21,24 +21,32 @@ export interface ViTArch {
   heads: number;
   /** DeiT's distillation token and second head. */
   distilled: boolean;
+  /** MLP width / dim (4; PaddleClas' ViT_small: 3). */
+  mlpRatio?: number;
+  /** Bias on the qkv Linear (timm: yes; PaddleClas' ViT_small: no). */
+  qkvBias?: boolean;
+  /** LayerNorm eps (1e-6; PaddleClas' ViT_small: 1e-5). */
+  eps?: number;
+  /** Attention scale when not 1/√head_dim (PaddleClas' ViT_small: 768^−0.5). */
+  qkScale?: number;
 }
 
-const EPS = 1e-6;
 
 function attention(g: Graph, x: string, p: string, a: ViTArch): string {
   const [, len] = g.shape(x) as [unknown, number];
   const hd = a.dim / a.heads;
-  let qkv = g.reshape(g.dense(x, `${p}.qkv`, 3 * a.dim), [len, 3, a.heads, hd], p);
+  let qkv = g.reshape(g.dense(x, `${p}.qkv`, 3 * a.dim, a.qkvBias ?? true), [len, 3, a.heads, hd], p);
   qkv = g.transpose(qkv, [0, 2, 3, 1, 4], p); // [N, 3, heads, L, hd]: the batch stays first
   const [q, k, v] = g.split(qkv, [1, 1, 1], 1, p).map((t) => g.reshape(t, [a.heads, len, hd], p)) as [string, string, string];
-  const scores = g.matmul(g.scale(q, hd ** -0.5, p), g.transpose(k, [0, 1, 3, 2], p), `${p}.qk`);
+  const scores = g.matmul(g.scale(q, a.qkScale ?? hd ** -0.5, p), g.transpose(k, [0, 1, 3, 2], p), `${p}.qk`);
   const out = g.matmul(g.softmax(scores, 3, p), v, `${p}.av`);
   return g.dense(g.reshape(g.transpose(out, [0, 2, 1, 3], p), [len, a.dim], p), `${p}.proj`, a.dim);
 }
 
 function block(g: Graph, x: string, p: string, a: ViTArch): string {
-  x = g.addTensors(x, attention(g, g.layerNorm(x, `${p}.norm1`, EPS), `${p}.attn`, a), p);
-  const h = g.gelu(g.dense(g.layerNorm(x, `${p}.norm2`, EPS), `${p}.mlp.fc1`, 4 * a.dim), `${p}.mlp.act`);
+  const eps = a.eps ?? 1e-6;
+  x = g.addTensors(x, attention(g, g.layerNorm(x, `${p}.norm1`, eps), `${p}.attn`, a), p);
+  const h = g.gelu(g.dense(g.layerNorm(x, `${p}.norm2`, eps), `${p}.mlp.fc1`, (a.mlpRatio ?? 4) * a.dim), `${p}.mlp.act`);
   return g.addTensors(x, g.dense(h, `${p}.mlp.fc2`, a.dim), p);
 }
 
@@ -62,7 +70,7 @@ export function buildViT(a: ViTArch, o: BuildOptions): Graph {
   x = g.concat([...tokens, x], 1, 'pos_embed');
   x = g.addTensors(x, g.parameter('pos_embed', [1, len, D], [1, len, D], { std: 0.02 }), 'pos_embed');
   for (let i = 0; i < a.depth; i++) x = block(g, x, `blocks.${i}`, a);
-  x = g.output(g.layerNorm(x, 'norm', EPS), 'hidden_state');
+  x = g.output(g.layerNorm(x, 'norm', a.eps ?? 1e-6), 'hidden_state');
   const [cls, dist] = g.split(x, a.distilled ? [1, 1, gh * gw] : [1, gh * gw], 1, 'head').map((t, i) => (i < prefix ? g.reshape(t, [D], 'head') : t));
   if (!a.distilled) {
     g.output(g.linear(g.output(cls!, 'features'), 'head', o.numClasses), 'logits');
@@ -115,16 +123,17 @@ const VIT_TAGS: Record<string, string[]> = {
   vit_base_patch32_384: ['augreg_in21k_ft_in1k', 'augreg_in1k'],
   vit_large_patch16_224: ['augreg_in21k_ft_in1k'],
   vit_large_patch16_384: ['augreg_in21k_ft_in1k'],
+  vit_large_patch32_384: ['orig_in21k_ft_in1k'],
 };
 
 /** PaddleClas names for the same architectures (ppcls/arch/backbone/model_zoo/vision_transformer.py, deit). */
 const PADDLE_ALIASES: Record<string, string> = {
-  vit_small_patch16_224: 'ViT_small_patch16_224',
   vit_base_patch16_224: 'ViT_base_patch16_224',
   vit_base_patch16_384: 'ViT_base_patch16_384',
   vit_base_patch32_384: 'ViT_base_patch32_384',
   vit_large_patch16_224: 'ViT_large_patch16_224',
   vit_large_patch16_384: 'ViT_large_patch16_384',
+  vit_large_patch32_384: 'ViT_large_patch32_384',
   deit_tiny_patch16_224: 'DeiT_tiny_patch16_224',
   deit_small_patch16_224: 'DeiT_small_patch16_224',
   deit_base_patch16_224: 'DeiT_base_patch16_224',
@@ -135,18 +144,20 @@ const PADDLE_ALIASES: Record<string, string> = {
   deit_base_distilled_patch16_384: 'DeiT_base_distilled_patch16_384',
 };
 
-const describe = (a: ViTArch) => `patch ${a.patch}, dim ${a.dim}, depth ${a.depth}, ${a.heads} heads${a.distilled ? ', class + distillation tokens, two heads averaged' : ', class token'}, LayerNorm eps 1e-6, exact GELU`;
+const describe = (a: ViTArch) =>
+  `patch ${a.patch}, dim ${a.dim}, depth ${a.depth}, ${a.heads} heads, MLP x${a.mlpRatio ?? 4}${a.qkvBias === false ? ', no qkv bias' : ''}` +
+  `${a.distilled ? ', class + distillation tokens, two heads averaged' : ', class token'}, LayerNorm eps ${a.eps ?? 1e-6}, exact GELU`;
 
-function registerViT(name: string, a: ViTArch, cfgs: PretrainedCfg[]): void {
+function registerViT(name: string, a: ViTArch, cfgs: PretrainedCfg[], source: 'timm' | 'paddleclas' = 'timm', aliases = PADDLE_ALIASES[name] ? [PADDLE_ALIASES[name]] : []): void {
   register({
     name,
     family: 'vit',
-    source: 'timm',
+    source,
     arch: name,
     build: (o: BuildOptions) => buildViT(a, o),
     adaptCheckpoint: adaptPosEmbed,
     cfgs,
-    aliases: PADDLE_ALIASES[name] ? [PADDLE_ALIASES[name]] : [],
+    aliases,
     description: describe(a),
   });
 }
@@ -165,3 +176,26 @@ for (const [v, size] of [['tiny', 224], ['small', 224], ['base', 224], ['base', 
     registerViT(name, { ...SIZES[v]!, patch: 16, distilled }, [distilled ? { ...cfg, classifier: 'head' } : cfg]);
   }
 }
+
+// PaddleClas: the same architectures under its names (Linear weights stored [in, out]: key map 'paddle-vit'),
+// its eval transforms (ViT: OpenCV bilinear short side, mean/std 0.5; DeiT: PIL bicubic, ImageNet mean/std).
+for (const [timmName, paddleName] of Object.entries(PADDLE_ALIASES)) {
+  const m = /^(vit|deit)_(\w+?)(_distilled)?_patch(\d+)_(\d+)$/.exec(timmName)!;
+  const size = Number(m[5]);
+  const deit = m[1] === 'deit';
+  const base = paddleCfg(paddleName, { crop: size, resizeShort: size === 384 ? (deit ? 438 : 384) : 256, file: `dygraph/${paddleName}_pretrained.pdparams`, keys: 'paddle-vit', firstConv: 'patch_embed.proj', classifier: 'head' });
+  const cfg: PretrainedCfg = deit
+    ? { ...base, interpolation: 'bicubic', resizeBackend: 'pil', mean: IMAGENET_MEAN, std: IMAGENET_STD }
+    : { ...base, mean: INCEPTION_MEAN, std: INCEPTION_STD };
+  registerViT(paddleName, { ...SIZES[m[2]!]!, patch: Number(m[4]), distilled: !!m[3] }, [cfg], 'paddleclas', [timmName]);
+}
+
+// PaddleClas' ViT_small_patch16_224 is not timm's: the first timm "small" (dim 768, depth 8, 8 heads, MLP ×3,
+// no qkv bias, scale 768^−0.5, LayerNorm eps 1e-5).
+registerViT(
+  'ViT_small_patch16_224',
+  { patch: 16, dim: 768, depth: 8, heads: 8, distilled: false, mlpRatio: 3, qkvBias: false, eps: 1e-5, qkScale: 768 ** -0.5 },
+  [{ ...paddleCfg('ViT_small_patch16_224', { file: 'dygraph/ViT_small_patch16_224_pretrained.pdparams', keys: 'paddle-vit', firstConv: 'patch_embed.proj', classifier: 'head' }), mean: INCEPTION_MEAN, std: INCEPTION_STD }],
+  'paddleclas',
+  [],
+);

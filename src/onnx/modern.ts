@@ -47,15 +47,15 @@ export function emitModern(e: Emitter, n: Node, inputs: string[], outputs: strin
       return { erf };
     }
     case 'Linear': {
-      const [x, w, b] = inputs as [string, string, string];
+      const [x, ...wb] = inputs as [string, ...string[]];
       const s = shape(n.inputs[0]!);
       if (s.length === 2) {
-        e.node('Gemm', [x, w, b], { transB: 1 }, name, outputs);
+        e.node('Gemm', [x, ...wb], { transB: 1 }, name, outputs);
         return {};
       }
       // Tokens flattened to rows, one Gemm (ONNX Runtime prepacks its constant weight), and back.
       const rows = e.op('Reshape', [x, e.ints([-1, s[s.length - 1] as number])], {}, name);
-      const y = e.op('Gemm', [rows, w, b], { transB: 1 }, name);
+      const y = e.op('Gemm', [rows, ...wb], { transB: 1 }, name);
       e.node('Reshape', [y, e.ints([-1, ...(shape(n.outputs[0]!).slice(1) as number[])])], {}, name, outputs);
       return {};
     }

@@ -92,13 +92,13 @@ export const MODERN_RULES: Record<string, Rule> = {
     backward(c, n, [gy]) {
       const b = c.b;
       const [x] = n.inputs as [string];
-      const [w, bias] = n.params as [string, string];
+      const [w, bias] = n.params as [string, string | undefined];
       const sx = c.shape(x);
       const out = c.shape(n.outputs[0]!);
       const rows = sx.length === 2 ? x : b.op('Reshape', [x, b.ints([-1, sx[sx.length - 1] as number])]);
       const g2 = sx.length === 2 ? gy! : b.op('Reshape', [gy!, b.ints([-1, out[out.length - 1] as number])]);
       if (c.trainable(w)) c.addParamGrad(w, b.op('Gemm', [g2, rows], { transA: 1 }, `${n.name}:dW`));
-      if (c.trainable(bias)) c.addParamGrad(bias, b.op('ReduceSum', [g2, b.ints([0])], { keepdims: 0 }));
+      if (bias && c.trainable(bias)) c.addParamGrad(bias, b.op('ReduceSum', [g2, b.ints([0])], { keepdims: 0 }));
       if (!c.needs.has(x)) return [undefined];
       const dx = b.op('Gemm', [g2, w], {}, `${n.name}:dX`);
       return [sx.length === 2 ? dx : b.op('Reshape', [dx, c.shapeOf(x)])];

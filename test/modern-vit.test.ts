@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createModel, type Model } from '../src/model.js';
+import { timmInit } from '../src/train/init.js';
 import { detectScheme, mapKeys } from '../src/weights/keymaps.js';
 import type { HostTensor } from '../src/weights/tensor.js';
 import { resamplePosEmbed, resizeBicubic } from '../src/layers/pos-embed.js';
@@ -176,5 +177,31 @@ describe('PaddleClas names and .pdparams key maps', () => {
     const pe = m.weights!.get('pos_embed')!;
     assert.equal(pe.length, 18 * 192);
     assert.deepEqual(Array.from(pe.subarray(0, 2 * 192)), Array.from(src.weights!.get('pos_embed')!.subarray(0, 2 * 192)));
+  });
+});
+
+describe("timm's init for training from scratch", () => {
+  const stats = (a: Float32Array) => {
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    return { mean, std: Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length) };
+  };
+  it('ViT: pos_embed trunc_normal(.02), cls_token N(0, 1e-6), Linear trunc_normal(.02) with zero bias, LayerNorm 1/0', () => {
+    const m = createModel('deit_tiny_distilled_patch16_224', { inputSize: 64, numClasses: 10 });
+    const w = timmInit(m.fullGraph, m.entry.family, 1);
+    assert.ok(Math.abs(stats(w.get('pos_embed')!).std - 0.02) < 0.002);
+    assert.ok(stats(w.get('cls_token')!).std < 3e-6 && stats(w.get('cls_token')!).std > 0);
+    assert.ok(Math.abs(stats(w.get('dist_token')!).std - 0.02) < 0.006);
+    assert.ok(Math.abs(stats(w.get('blocks.0.attn.qkv.weight')!).std - 0.02) < 0.001);
+    assert.ok(w.get('blocks.0.attn.qkv.bias')!.every((v) => v === 0));
+    assert.ok(w.get('blocks.0.norm1.weight')!.every((v) => v === 1) && w.get('norm.bias')!.every((v) => v === 0));
+  });
+  it('ConvNeXt: layer scale at ls_init_value 1e-6, GRN at 0, convs trunc_normal(.02)', () => {
+    const v1 = createModel('convnext_atto', { inputSize: 32 });
+    const w1 = timmInit(v1.fullGraph, 'convnext', 1);
+    assert.ok(w1.get('stages.0.blocks.0.gamma')!.every((v) => v === Math.fround(1e-6)));
+    assert.ok(Math.abs(stats(w1.get('stages.2.blocks.0.mlp.fc1.weight')!).std - 0.02) < 0.001);
+    const v2 = createModel('convnextv2_atto', { inputSize: 32 });
+    const w2 = timmInit(v2.fullGraph, 'convnext', 1);
+    assert.ok(w2.get('stages.0.blocks.0.mlp.grn.weight')!.every((v) => v === 0));
   });
 });

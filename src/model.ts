@@ -168,7 +168,7 @@ export class Model {
     const resetHead = this.numClasses !== (head ? head.shape[0] : this.cfg.numClasses);
     const first = tensors.get(`${this.cfg.firstConv}.weight`);
     if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
-    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => k.startsWith(classifier) } : {});
+    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => [classifier, ...(this.cfg.extraClassifiers ?? []).map((c) => `${c}.`)].some((c) => k.startsWith(c)) } : {});
     return this;
   }
 

@@ -176,7 +176,10 @@ describe('PaddleClas names and .pdparams key maps', () => {
     const m = createModel('deit_tiny_distilled_patch16_224', { inputSize: 64 }).loadCheckpoint(file);
     const pe = m.weights!.get('pos_embed')!;
     assert.equal(pe.length, 18 * 192);
-    assert.deepEqual(Array.from(pe.subarray(0, 2 * 192)), Array.from(src.weights!.get('pos_embed')!.subarray(0, 2 * 192)));
+    assert.deepEqual(Array.from(pe.subarray(0, 2 * 192)), Array.from(src.weights!.get('pos_embed')!.subarray(0, 2 * 192)));    // Fine-tuning to 10 classes: both heads (timm's classifier tuple) are re-initialised, the rest loads.
+    const ft = createModel('deit_tiny_distilled_patch16_224', { inputSize: 64, numClasses: 10 }).loadCheckpoint(file);
+    assert.equal(ft.weights!.get('head_dist.weight')!.length, 10 * 192);
+    assert.deepEqual(ft.weights!.get('blocks.0.attn.qkv.weight'), src.weights!.get('blocks.0.attn.qkv.weight'));
   });
 });
 

@@ -47,6 +47,8 @@ export interface PretrainedCfg {
   numClasses: number;
   firstConv: string;
   classifier: string;
+  /** timm's classifier tuple beyond the first: more heads reset and trained with it (DeiT's `head_dist`). */
+  extraClassifiers?: string[];
   weights?: WeightSource;
 }
 

@@ -173,7 +173,7 @@ for (const [v, size] of [['tiny', 224], ['small', 224], ['base', 224], ['base', 
   for (const distilled of [false, true]) {
     const name = `deit_${v}${distilled ? '_distilled' : ''}_patch16_${size}`;
     const cfg = deitCfg(name, size);
-    registerViT(name, { ...SIZES[v]!, patch: 16, distilled }, [distilled ? { ...cfg, classifier: 'head' } : cfg]);
+    registerViT(name, { ...SIZES[v]!, patch: 16, distilled }, [distilled ? { ...cfg, extraClassifiers: ['head_dist'] } : cfg]);
   }
 }
 
@@ -185,7 +185,7 @@ for (const [timmName, paddleName] of Object.entries(PADDLE_ALIASES)) {
   const deit = m[1] === 'deit';
   const base = paddleCfg(paddleName, { crop: size, resizeShort: size === 384 ? (deit ? 438 : 384) : 256, file: `dygraph/${paddleName}_pretrained.pdparams`, keys: 'paddle-vit', firstConv: 'patch_embed.proj', classifier: 'head' });
   const cfg: PretrainedCfg = deit
-    ? { ...base, interpolation: 'bicubic', resizeBackend: 'pil', mean: IMAGENET_MEAN, std: IMAGENET_STD }
+    ? { ...base, interpolation: 'bicubic', resizeBackend: 'pil', mean: IMAGENET_MEAN, std: IMAGENET_STD, ...(m[3] ? { extraClassifiers: ['head_dist'] } : {}) }
     : { ...base, mean: INCEPTION_MEAN, std: INCEPTION_STD };
   registerViT(paddleName, { ...SIZES[m[2]!]!, patch: Number(m[4]), distilled: !!m[3] }, [cfg], 'paddleclas', [timmName]);
 }

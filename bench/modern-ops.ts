@@ -2,7 +2,8 @@
  * What ONNX Runtime makes of the transformer / ConvNeXt graphs (benchmark, not a test): the op types of the
  * optimized fp32 and int8 graphs (does the attention subgraph fuse into an Attention kernel? GELU? LayerNorm?),
  * int8 top-1 agreement and logit error against fp32 on held-out inputs and on the reference photos, and fp32 vs
- * int8 latency timed alternately run by run in one process.
+ * int8 latency timed alternately run by run in one process. Held-out inputs: int8 calibrated on two other
+ * batches of the same kind; photos: calibrated on half of ../shared/data/images, checked on the other half.
  *
  * Weights: "fixture weights v1" from ../shared when present (the only non-random weights without a download),
  * else the deterministic init. Usage: npx tsx bench/modern-ops.ts [--models convnext_atto,vit_tiny_patch16_224]
@@ -103,8 +104,12 @@ for (const name of models) {
   const heldOut = await checkInt8(m, int8.session, (async function* () {
     for (const s of [300, 301, 302, 303]) yield fixtureInput([4, 3, h, w], s);
   })());
+  // Photos: calibrated on half of the reference photos, checked on the other half (the model's preprocessing).
   const files = existsSync(photos) ? readdirSync(photos).map((f) => join(photos, f)).sort() : [];
-  const onPhotos = files.length ? await checkInt8(m, int8.session, imageBatches(m, files, 8)) : undefined;
+  const half = (k: number) => files.filter((_, i) => i % 2 === k);
+  const onPhotos = files.length
+    ? await checkInt8(m, await createSession(int8Onnx(m, await calibrate(m, imageBatches(m, half(0), 8)))), imageBatches(m, half(1), 8))
+    : undefined;
   const timing: Record<string, unknown> = {};
   for (const batch of [1, 8]) timing[`batch${batch}`] = await alternate(fp32.session, int8.session, fixtureInput([batch, 3, h, w], 7));
   const fused = Object.keys(fp32.ops).filter((op) => /Attention/.test(op));

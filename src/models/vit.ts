@@ -31,7 +31,6 @@ export interface ViTArch {
   qkScale?: number;
 }
 
-
 function attention(g: Graph, x: string, p: string, a: ViTArch): string {
   const [, len] = g.shape(x) as [unknown, number];
   const hd = a.dim / a.heads;
@@ -88,10 +87,11 @@ export function buildViT(a: ViTArch, o: BuildOptions): Graph {
 function adaptPosEmbed(tensors: Map<string, HostTensor>, graph: Graph): void {
   const t = tensors.get('pos_embed');
   const want = graph.params.get('pos_embed')!.shape;
-  if (!t || t.shape[1] === want[1]) return;
-  const prefix = graph.params.has('dist_token') ? 2 : 1;
   const conv = graph.nodes.find((n) => n.name === 'patch_embed.proj')!;
   const [, , gh, gw] = graph.shape(conv.outputs[0]!) as [unknown, number, number, number];
+  // timm resamples unless the token count matches and the new grid is square (the stored grid always is).
+  if (!t || (t.shape[1] === want[1] && gh === gw)) return;
+  const prefix = graph.params.has('dist_token') ? 2 : 1;
   tensors.set('pos_embed', resamplePosEmbed(t, [gh, gw], prefix));
 }
 

@@ -14,6 +14,9 @@ import { timmInit } from '../src/train/init.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Graph } from '../src/ir/graph.js';
 import { initWeights } from '../src/weights/init.js';
+import { buildConvNeXt } from '../src/models/convnext.js';
+import { createSession, runSession } from '../src/runtime/session.js';
+import { buildOnnx, concatChunks } from '../src/onnx/export.js';
 import { detectScheme, mapKeys } from '../src/weights/keymaps.js';
 import type { HostTensor } from '../src/weights/tensor.js';
 import { resamplePosEmbed, resizeBicubic } from '../src/layers/pos-embed.js';
@@ -263,4 +266,25 @@ describe('backward rules of the new ops against central differences', () => {
     t.diagnostic(`${grads.size} tensors, worst relative difference ${worst.toExponential(2)}`);
     await tr.release();
   });
+});
+
+describe('ConvNeXt: the NHWC Linear block equals the NCHW 1×1-conv block (conv_mlp) on the same weights', () => {
+  for (const grn of [false, true]) {
+    it(grn ? 'V2 (GRN channels-last vs channels-first)' : 'V1 (layer scale)', async () => {
+      const arch = { depths: [1, 2, 1, 1], dims: [8, 16, 24, 32], grn, ls: grn ? null : 0.7 };
+      const o = { numClasses: 7, inChans: 3, inputSize: [64, 64] as [number, number] };
+      const cl = buildConvNeXt({ ...arch, convMlp: false }, o);
+      const cf = buildConvNeXt({ ...arch, convMlp: true }, o);
+      const w = initWeights(cl, 9);
+      for (const [k, v] of w) if (/grn/.test(k)) v.forEach((_, i) => (v[i] = 0.2 + 0.05 * i));
+      const run = async (g: Graph) => {
+        const m = buildOnnx(g, w);
+        return (await runSession(await createSession(concatChunks(m.chunks, m.byteLength)), fixtureInput([3, 3, 64, 64], 8)))['logits']!.data;
+      };
+      const a = await run(cl);
+      const b = await run(cf); // the 1×1 conv weights [out, in, 1, 1] hold the Linear's [out, in] values as they are
+      const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5 * Math.max(1, scale)), 'same logits');
+    });
+  }
 });

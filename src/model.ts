@@ -76,6 +76,9 @@ function smallestSize(entry: ModelEntry, numClasses: number, inChans: number): n
   return undefined;
 }
 
+/** features_only's default out_indices: every level (the identity marks the default). */
+const ALL_LEVELS = [0, 1, 2, 3, 4];
+
 export class Model {
   /** The graph that runs and is exported (the full one, or the feature levels only). */
   readonly graph: Graph;
@@ -108,6 +111,8 @@ export class Model {
     this.inputSize = inputSize;
     this.fullGraph = this.graphAt(inputSize);
     this.allFeatureInfo = featureLevels(this.fullGraph);
+    // The default is every level the architecture has (five for most CNNs, four for ConvNeXt).
+    if (outIndices === ALL_LEVELS) outIndices = this.outIndices = this.allFeatureInfo.map((f) => f.index);
     if (!outIndices) {
       this.graph = this.fullGraph;
       this.featureInfo = this.allFeatureInfo;
@@ -178,6 +183,7 @@ export class Model {
     if (unmapped.length) {
       throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
     }
+    this.entry.adaptCheckpoint?.(tensors, this.fullGraph);
     const classifier = `${this.cfg.classifier}.`;
     const head = tensors.get(`${this.cfg.classifier}.weight`);
     const width = head?.shape[0];
@@ -190,7 +196,7 @@ export class Model {
     }
     const first = tensors.get(`${this.cfg.firstConv}.weight`);
     if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
-    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => k.startsWith(classifier) } : {});
+    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => [classifier, ...(this.cfg.extraClassifiers ?? []).map((c) => `${c}.`)].some((c) => k.startsWith(c)) } : {});
     return this;
   }
 
@@ -385,7 +391,7 @@ function buildModel(name: string, o: CreateOptions, run?: RunConfig): Model {
   const inputSize: [number, number] = typeof size === 'number' ? [size, size] : size;
   if (!inputSize.every((d) => Number.isInteger(d) && d > 0)) throw new InputError(`input size must be positive integers, got ${inputSize.join('x')}`);
   const inChans = o.inChans ?? 3;
-  const outIndices = o.featuresOnly ? (o.outIndices ?? [0, 1, 2, 3, 4]) : undefined;
+  const outIndices = o.featuresOnly ? (o.outIndices ?? ALL_LEVELS) : undefined;
   // cfg describes this model: its real input (the pretrained size's resize_short and test size no longer apply).
   if (inputSize[0] !== cfg.inputSize[1] || inputSize[1] !== cfg.inputSize[2] || inChans !== cfg.inputSize[0]) {
     const { testInputSize: _t, resizeShort: _r, ...rest } = cfg;

@@ -5,9 +5,9 @@ import { loadSeeds, summarize, verifySeeds } from '../src/tasks/verify.js';
 const seeds = loadSeeds();
 const rows = verifySeeds(seeds);
 
-describe('tsimm verify (all 91 seed rows)', () => {
+describe('tsimm verify (all 70 seed rows, and timm\'s published counts of the newer families)', () => {
   it('covers every seed row', () => {
-    assert.equal(rows.length, 91);
+    assert.equal(rows.filter((r) => !seeds[r.model]!.seed?.startsWith('timm-0.9.16/results/')).length, 70);
     assert.deepEqual(rows.map((r) => r.model).sort(), Object.keys(seeds).sort());
   });
 

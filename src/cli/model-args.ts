@@ -15,7 +15,7 @@ import { UsageError, type Command } from './args.js';
 import { checkpointClasses } from './grad.js';
 import { checkInputFile } from './paths.js';
 
-export const SCHEMES: KeyScheme[] = ['timm', 'torchvision', 'paddle-legendary', 'paddle-modelzoo', 'paddle-wsl', 'paddle-res2net', 'paddle-resnest', 'paddle-regnet', 'paddle-efficientnet', 'paddle-mobilenetv3'];
+export const SCHEMES: KeyScheme[] = ['timm', 'torchvision', 'paddle-legendary', 'paddle-modelzoo', 'paddle-wsl', 'paddle-res2net', 'paddle-resnest', 'paddle-regnet', 'paddle-efficientnet', 'paddle-mobilenetv3', 'paddle-vit', 'paddle-convnext'];
 
 /** Where the weights come from, for every command that runs a model. */
 export const WEIGHT_OPTIONS: Command['options'] = {

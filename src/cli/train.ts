@@ -265,7 +265,7 @@ export const train: Command = {
       weightDecay: num(a, 'weight-decay', 0) ?? 2e-5,
       labelSmoothing: num(a, 'label-smoothing', 0, 1) ?? 0.1,
       batchNorm: oneOf(a, 'batch-norm', ['train', 'frozen'] as const) ?? 'train',
-      ...(freeze.includes('head') ? { trainOnly: [model.cfg.classifier] } : freeze.length ? { freeze } : {}),
+      ...(freeze.includes('head') ? { trainOnly: [model.cfg.classifier, ...(model.cfg.extraClassifiers ?? [])] } : freeze.length ? { freeze } : {}),
       ...(int(a, 'grad-accum') ? { accumulate: int(a, 'grad-accum') } : {}),
       ...(num(a, 'clip-grad', 0) !== undefined ? { clipGrad: num(a, 'clip-grad', 0) } : {}),
       ...(num(a, 'layer-decay', 0, 1) !== undefined ? { layerDecay: num(a, 'layer-decay', 0, 1) } : {}),

@@ -36,6 +36,16 @@ function nodeMacs(g: Graph, n: Node): number {
     return perSample(g.shape(n.outputs[0]!)) * inPerGroup * kh * kw;
   }
   if (n.op === 'Gemm') return numel(g.params.get(n.params[0]!)!.shape);
+  // A Linear on tokens: in·out per token. Attention's q·kᵀ and attn·v (MatMul): M·K·P per head, counted as
+  // MACs like fvcore/timm do; LayerNorm, GELU, Softmax and GRN count 0 like BatchNorm and activations.
+  if (n.op === 'Linear') {
+    const out = g.shape(n.outputs[0]!);
+    return (perSample(out) / (out[out.length - 1] as number)) * numel(g.params.get(n.params[0]!)!.shape);
+  }
+  if (n.op === 'MatMul') {
+    const a = g.shape(n.inputs[0]!);
+    return perSample(g.shape(n.outputs[0]!)) * (a[a.length - 1] as number);
+  }
   return 0;
 }
 

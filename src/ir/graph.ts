@@ -10,12 +10,25 @@ export type Dim = number | 'N';
 export type Shape = Dim[];
 
 /** What a parameter is, which decides how it is counted, initialised and folded. */
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'bn_mean' | 'bn_var';
+export type ParamRole =
+  | 'weight'
+  | 'bias'
+  | 'bn_weight'
+  | 'bn_bias'
+  | 'bn_mean'
+  | 'bn_var'
+  /** LayerNorm scale (init 1) and shift (init 0). */
+  | 'norm_weight'
+  | 'norm_bias'
+  /** A tensor used as a value (class/distillation token, position embedding, layer scale, GRN): see Param.init. */
+  | 'embed';
 
 export interface Param {
   name: string;
   shape: number[];
   role: ParamRole;
+  /** How an `embed` parameter starts when trained from scratch (timm's init): a constant or a truncated normal. */
+  init?: { fill: number } | { std: number };
 }
 
 export type AttrValue = number | number[] | string;
@@ -54,7 +67,16 @@ export type OpType =
   | 'HardSwish'
   | 'HardSigmoid'
   | 'DropPath'
-  | 'Dropout';
+  | 'Dropout'
+  // Transformer / ConvNeXt pieces (src/ir/graph.ts `layerNorm` … `grn`); lowered in src/onnx/export.ts.
+  | 'LayerNormalization'
+  | 'Gelu'
+  | 'MatMul'
+  | 'Linear'
+  | 'Parameter'
+  | 'ExpandBatch'
+  | 'Scale'
+  | 'GRN';
 
 /** An error in the model definition or input size, naming the layer where it happened. */
 export class ShapeError extends Error {
@@ -371,6 +393,83 @@ export class Graph {
     const weight = this.param(`${path}.weight`, [out, s[1] as number], 'weight');
     const bias = this.param(`${path}.bias`, [out], 'bias');
     return this.add('Gemm', path, [x], [weight, bias], { transB: 1 }, [[s[0]!, out]])[0]!;
+  }
+
+  // ------------------------------------------------------------------ transformer / ConvNeXt pieces
+
+  /** LayerNorm over the last axis (ONNX LayerNormalization, axis −1); timm/PyTorch keys `path.weight`, `path.bias`. */
+  layerNorm(x: string, path: string, eps = 1e-6): string {
+    const s = this.shape(x);
+    const c = s[s.length - 1] as number;
+    const params = [this.param(`${path}.weight`, [c], 'norm_weight'), this.param(`${path}.bias`, [c], 'norm_bias')];
+    return this.add('LayerNormalization', path, [x], params, { axis: -1, epsilon: eps }, [s])[0]!;
+  }
+
+  /** timm's LayerNorm2d: LayerNorm over the channels of an NCHW tensor (permute to NHWC and back). */
+  layerNorm2d(x: string, path: string, eps = 1e-6): string {
+    this.spatial(path, x);
+    const y = this.layerNorm(this.transpose(x, [0, 2, 3, 1], path), path, eps);
+    return this.transpose(y, [0, 3, 1, 2], path);
+  }
+
+  /** GELU: exact (erf, PyTorch's default) or the tanh approximation. */
+  gelu(x: string, path = '', approximate: 'none' | 'tanh' = 'none'): string {
+    return this.add('Gelu', path, [x], [], { tanh: approximate === 'tanh' ? 1 : 0 }, [this.shape(x)])[0]!;
+  }
+
+  /** Batched matrix product of two values of equal rank: [..., M, K] @ [..., K, P]. */
+  matmul(a: string, b: string, path = ''): string {
+    const sa = this.shape(a);
+    const sb = this.shape(b);
+    const r = sa.length;
+    if (r < 3 || sb.length !== r) throw new ShapeError(path, `MatMul of [${sa.join(', ')}] and [${sb.join(', ')}]: equal ranks ≥ 3 expected`);
+    if (sa.slice(0, r - 2).some((d, i) => d !== sb[i]) || sa[r - 1] !== sb[r - 2]) throw new ShapeError(path, `MatMul of [${sa.join(', ')}] and [${sb.join(', ')}] does not fit`);
+    return this.add('MatMul', path, [a, b], [], {}, [[...sa.slice(0, r - 1), sb[r - 1]!]])[0]!;
+  }
+
+  /** nn.Linear on the last axis of a tensor of any rank ≥ 2 (weight [out, in], bias [out]). */
+  dense(x: string, path: string, out: number, bias = true): string {
+    const s = this.shape(x);
+    if (s.length < 2) throw new ShapeError(path, `Linear expects rank ≥ 2, got [${s.join(', ')}]`);
+    const params = [this.param(`${path}.weight`, [out, s[s.length - 1] as number], 'weight')];
+    if (bias) params.push(this.param(`${path}.bias`, [out], 'bias'));
+    return this.add('Linear', path, [x], params, {}, [[...s.slice(0, -1), out]])[0]!;
+  }
+
+  /**
+   * A parameter used as a value, viewed as `view` (same element count): a position embedding, a layer scale
+   * reshaped to [1, C, 1, 1], a token. Role `embed`, with its from-scratch init.
+   */
+  parameter(name: string, shape: number[], view: number[], init: Param['init']): string {
+    if (numel(shape) !== numel(view)) throw new ShapeError(name, `cannot view [${shape.join(', ')}] as [${view.join(', ')}]`);
+    const p = this.param(name, shape, 'embed');
+    this.params.get(p)!.init = init;
+    return this.add('Parameter', name, [], [p], { shape: view }, [view])[0]!;
+  }
+
+  /** Broadcast a [1, ...] value to the batch of `like` ([N, ...]): a class token for every sample. */
+  expandBatch(v: string, like: string, path = ''): string {
+    const s = this.shape(v);
+    if (s[0] !== 1) throw new ShapeError(path, `expandBatch needs a leading 1, got [${s.join(', ')}]`);
+    return this.add('ExpandBatch', path, [v, like], [], {}, [[this.shape(like)[0]!, ...s.slice(1)]])[0]!;
+  }
+
+  /** Multiply by a constant (attention's 1/√d, the mean of two heads). */
+  scale(x: string, alpha: number, path = ''): string {
+    return this.add('Scale', path, [x], [], { alpha }, [this.shape(x)])[0]!;
+  }
+
+  /**
+   * ConvNeXt V2's Global Response Norm (timm GlobalResponseNorm): per-channel L2 norm over the spatial axes,
+   * divided by its mean over channels + eps; y = x + bias + weight · x · that. `channelAxis` 3 (NHWC) or 1 (NCHW).
+   */
+  grn(x: string, path: string, channelAxis: 1 | 3, eps = 1e-6): string {
+    const s = this.shape(x);
+    if (s.length !== 4) throw new ShapeError(path, `GRN expects a 4-D input, got [${s.join(', ')}]`);
+    const c = s[channelAxis] as number;
+    const params = [this.param(`${path}.weight`, [c], 'embed'), this.param(`${path}.bias`, [c], 'embed')];
+    for (const p of params) this.params.get(p)!.init = { fill: 0 };
+    return this.add('GRN', path, [x], params, { channel_axis: channelAxis, epsilon: eps }, [s])[0]!;
   }
 
   /** Mark a stage output for feature extraction. */

@@ -1,4 +1,5 @@
 import type { Graph } from '../ir/graph.js';
+import type { HostTensor } from '../weights/tensor.js';
 
 export type Interpolation = 'bilinear' | 'bicubic';
 export type ResizeBackend = 'pil' | 'cv2';
@@ -15,7 +16,9 @@ export type KeyScheme =
   | 'paddle-resnest'
   | 'paddle-regnet'
   | 'paddle-efficientnet'
-  | 'paddle-mobilenetv3';
+  | 'paddle-mobilenetv3'
+  | 'paddle-vit'
+  | 'paddle-convnext';
 
 export interface WeightSource {
   format: 'safetensors' | 'pth' | 'pdparams';
@@ -45,6 +48,8 @@ export interface PretrainedCfg {
   numClasses: number;
   firstConv: string;
   classifier: string;
+  /** timm's classifier tuple beyond the first: more heads reset and trained with it (DeiT's `head_dist`). */
+  extraClassifiers?: string[];
   weights?: WeightSource;
 }
 
@@ -67,6 +72,8 @@ export interface ModelEntry {
   /** Architecture this entry builds; weight variants (`_ssld`, `Fix_`) share their base's. */
   arch: string;
   build: (opts: BuildOptions) => Graph;
+  /** Fit a checkpoint to this build before loading (a ViT's pos_embed resampled to the grid). */
+  adaptCheckpoint?: (tensors: Map<string, HostTensor>, graph: Graph) => void;
   /** Pretrained configs; the first is the default (timm's default tag). */
   cfgs: PretrainedCfg[];
   /** Names in the other zoo with the same architecture and weight layout. */

@@ -5,6 +5,7 @@
  */
 import type { Graph, Node } from '../ir/graph.js';
 import { Message } from './proto.js';
+import { emitModern, loweringEmitter, MODERN_OPS } from './modern.js';
 
 export const OPSET = 17;
 const IR_VERSION = 8;
@@ -168,6 +169,10 @@ export function lowerGraph(graph: Graph, weights: WeightMap, fold: boolean): Low
       const values = n.op === 'Pad' ? [0, 0, v[0]!, v[1]!, 0, 0, v[2]!, v[3]!] : v;
       initializers.push({ name, dims: [values.length], data: BigInt64Array.from(values.map(BigInt)) });
       inputs = [...inputs, name];
+    }
+    if (MODERN_OPS.has(n.op)) {
+      emitModern(loweringEmitter(nodes, initializers, outputs[0]!), n, inputs, outputs, (v) => graph.shape(v));
+      continue;
     }
     if (n.op === 'SiLU') {
       // ONNX has no SiLU before opset 24: x * sigmoid(x), which ONNX Runtime fuses.

@@ -6,7 +6,7 @@
  * within 0.5 % of the seed; swapped rows are detected by cross-matching; the few remaining seed typos are
  * listed with the evidence (shared/spec §11).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { paddleFluidNoDepthwise, paddleModelStat } from '../ir/count.js';
@@ -25,6 +25,8 @@ export interface SeedRow {
   flops?: number;
   top1?: number;
   top5?: number;
+  /** Where the row comes from (a seed page, or timm's results file). */
+  seed?: string;
 }
 
 export type Status = 'match' | 'explained' | 'unexplained' | 'not implemented';
@@ -49,8 +51,16 @@ export interface VerifyRow {
 
 export const DEFAULT_SEEDS = join(dirname(fileURLToPath(import.meta.url)), '../../data/seed-models.json');
 
-export function loadSeeds(path = DEFAULT_SEEDS): Record<string, SeedRow> {
-  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, SeedRow>;
+/**
+ * The seed table; by default also every `seed-models-*.json` beside it (timm's published counts of the families
+ * added after the seed pages, one file per family group so they merge independently).
+ */
+export function loadSeeds(path?: string): Record<string, SeedRow> {
+  const seeds = JSON.parse(readFileSync(path ?? DEFAULT_SEEDS, 'utf8')) as Record<string, SeedRow>;
+  if (path) return seeds;
+  const dir = dirname(DEFAULT_SEEDS);
+  for (const f of readdirSync(dir).filter((n) => /^seed-models-.+\.json$/.test(n)).sort()) Object.assign(seeds, JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  return seeds;
 }
 
 /** Seed-table errors with no counter that reproduces them (shared/spec/arch-resnet-family.md §11.3). */

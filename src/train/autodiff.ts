@@ -13,6 +13,7 @@ import type { WeightMap } from '../onnx/export.js';
 import { buildLoss, type LossSpec } from './loss.js';
 import type { BnStatSpec, MaskSpec, TrainSpec } from './engine.js';
 import { OnnxBuilder } from './onnx-builder.js';
+import { MODERN_RULES } from './autodiff-modern.js';
 
 export interface TrainGraphOptions {
   /** Parameters that get a gradient (graph inputs); every other parameter is a constant of the graph. */
@@ -36,7 +37,7 @@ const SPATIAL = [0, 2, 3];
 /** Per-op lowering state handed from the forward rule to the backward rule. */
 type Saved = Record<string, string>;
 
-class Ctx {
+export class Ctx {
   readonly b = new OnnxBuilder();
   readonly saved = new Map<Node, Saved>();
   readonly needs = new Set<string>();
@@ -98,7 +99,7 @@ class Ctx {
   }
 }
 
-interface Rule {
+export interface Rule {
   forward(c: Ctx, n: Node): void;
   /** Gradients of the inputs (undefined where not needed); parameter gradients go to `c.addParamGrad`. */
   backward(c: Ctx, n: Node, gys: (string | undefined)[]): (string | undefined)[];
@@ -512,6 +513,8 @@ const RULES: Record<string, Rule> = {
       return [c.needs.has(x) ? c.b.op('Gemm', [gy!, wName], {}, `${n.name}:dX`) : undefined];
     },
   },
+
+  ...MODERN_RULES,
 };
 
 /** Build the training graph of `graph` (its `logits` output) with the loss and every trainable gradient. */

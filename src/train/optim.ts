@@ -41,6 +41,9 @@ export function stageOf(name: string, stages: string[]): number {
 
 /** The block a parameter belongs to (timm's layer-decay granularity): `layer1.0`, `blocks.2.1`, or its top module. */
 function blockOf(name: string): string {
+  // A ConvNeXt block (`stages.1.blocks.0`), a ViT block (`blocks.3`, whose next part is a module name).
+  const t = /^(stages\.\d+\.blocks\.\d+|blocks\.\d+)\.(?!\d)/.exec(name);
+  if (t) return t[1]!;
   const m = /^((?:layer\d+|s\d+|blocks\.\d+|stages\.\d+)\.[^.]+)/.exec(name);
   if (m) return m[1]!;
   const dot = name.indexOf('.');
@@ -56,6 +59,9 @@ export interface GroupOptions {
   /** Extra multipliers by name prefix (the longest matching prefix wins). */
   lrScale?: Record<string, number>;
 }
+
+/** Parameters timm's models exclude from weight decay by name (VisionTransformer.no_weight_decay). */
+const NO_DECAY = new Set(['pos_embed', 'cls_token', 'dist_token']);
 
 export function paramGroups(params: ParamShape[], o: GroupOptions = {}): ParamGroup[] {
   const wd = o.weightDecay ?? 0;
@@ -74,7 +80,7 @@ export function paramGroups(params: ParamShape[], o: GroupOptions = {}): ParamGr
   let id = 0;
   let seenStage = false;
   for (const b of blocks) {
-    const isStage = /^(layer\d+|s\d+|blocks\.\d+|stages\.\d+)\./.test(b);
+    const isStage = /^(layer\d+|s\d+|blocks\.\d+|stages\.\d+)(\.|$)/.test(b);
     if (isStage) {
       seenStage = true;
       ids.set(b, ++id);
@@ -96,7 +102,8 @@ export function paramGroups(params: ParamShape[], o: GroupOptions = {}): ParamGr
       const best = Object.keys(o.lrScale).filter((k) => p.name === k || p.name.startsWith(`${k}.`) || p.name.startsWith(k)).sort((a, b) => b.length - a.length)[0];
       if (best !== undefined) scale *= o.lrScale[best]!;
     }
-    const decay = p.shape.length <= 1 || p.name.endsWith('.bias') ? 0 : wd;
+    // timm's rule, and its ViT/DeiT no_weight_decay() names (tokens and position embeddings are rank 3).
+    const decay = p.shape.length <= 1 || p.name.endsWith('.bias') || NO_DECAY.has(p.name) ? 0 : wd;
     const key = `${scale}|${decay}`;
     const g = groups.get(key) ?? { names: [], lrScale: scale, weightDecay: decay };
     g.names.push(p.name);

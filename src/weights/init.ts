@@ -34,8 +34,15 @@ export function initWeights(graph: Graph, seed = 0): WeightMap {
       const bound = Math.sqrt(6 / fanIn);
       const rand = prng(seedOf(p.name, seed));
       for (let i = 0; i < n; i++) data[i] = (2 * rand() - 1) * bound;
-    } else if (p.role === 'bn_weight' || p.role === 'bn_var') {
+    } else if (p.role === 'bn_weight' || p.role === 'bn_var' || p.role === 'norm_weight') {
       data.fill(1);
+    } else if (p.role === 'embed' && p.init) {
+      // Layer scale / GRN start at their constant; tokens and position embeddings at a small seeded normal-ish spread.
+      if ('fill' in p.init) data.fill(p.init.fill);
+      else {
+        const rand = prng(seedOf(p.name, seed));
+        for (let i = 0; i < n; i++) data[i] = (2 * rand() - 1) * p.init.std * Math.sqrt(3);
+      }
     }
     out.set(p.name, data);
   }

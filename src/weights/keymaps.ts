@@ -183,8 +183,31 @@ function mobilenetv3Rules(graph: Graph): Rule[] {
   ];
 }
 
+/** PaddleClas ViT/DeiT (vision_transformer.py, distilled_vision_transformer.py): timm's names, Linear [in, out]. */
+function vitRules(graph: Graph): Rule[] {
+  return [[/^(.+)$/, (m) => (graph.params.has(m[1]!) ? m[1] : undefined)]];
+}
+
+/** PaddleClas ConvNeXt (convnext.py): the original FB layout, renamed as timm's checkpoint filter does. */
+function convnextRules(): Rule[] {
+  return [
+    [/^downsample_layers\.0\.(\d)\.(weight|bias)$/, (m) => `stem.${m[1]}.${m[2]}`],
+    [/^downsample_layers\.(\d)\.(\d)\.(weight|bias)$/, (m) => `stages.${m[1]}.downsample.${m[2]}.${m[3]}`],
+    [/^stages\.(\d)\.(\d+)\.dwconv\.(weight|bias)$/, (m) => `stages.${m[1]}.blocks.${m[2]}.conv_dw.${m[3]}`],
+    [/^stages\.(\d)\.(\d+)\.norm\.(weight|bias)$/, (m) => `stages.${m[1]}.blocks.${m[2]}.norm.${m[3]}`],
+    [/^stages\.(\d)\.(\d+)\.pwconv(\d)\.(weight|bias)$/, (m) => `stages.${m[1]}.blocks.${m[2]}.mlp.fc${m[3]}.${m[4]}`],
+    [/^stages\.(\d)\.(\d+)\.gamma$/, (m) => `stages.${m[1]}.blocks.${m[2]}.gamma`],
+    [/^norm\.(weight|bias)$/, (m) => `head.norm.${m[1]}`],
+    [/^head\.(weight|bias)$/, (m) => `head.fc.${m[1]}`],
+  ];
+}
+
 function rulesFor(scheme: KeyScheme, graph: Graph): Rule[] {
   switch (scheme) {
+    case 'paddle-vit':
+      return vitRules(graph);
+    case 'paddle-convnext':
+      return convnextRules();
     case 'paddle-resnest':
       return resnestRules();
     case 'paddle-regnet':
@@ -235,6 +258,7 @@ export function detectScheme(keys: string[]): KeyScheme {
   const has = (re: RegExp) => keys.some((k) => re.test(k));
   if (has(/^_ef\./)) return 'paddle-efficientnet';
   if (has(/^blocks\.\d+\.expand_conv\.conv\.weight$/)) return 'paddle-mobilenetv3';
+  if (has(/^downsample_layers\.0\.0\.weight$/)) return 'paddle-convnext';
   if (has(/_bottleneck_\d+\./)) return 'paddle-resnest';
   if (has(/^s\d_b\d+\./)) return 'paddle-regnet';
   if (has(/^_conv_stem\./)) return 'paddle-wsl';

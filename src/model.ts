@@ -16,6 +16,7 @@ import type { ModelEntry, PretrainedCfg } from './models/types.js';
 import { createSession, runSession, type Session, type SessionOptions } from './runtime/session.js';
 import type { KeyScheme } from './models/types.js';
 import { applyWeights } from './weights/apply.js';
+import { fitCheckpoint } from './weights/fit.js';
 import { checkpointHeadWidth, readCheckpointFor } from './node/checkpoint.js';
 import { runConfigFor, runWeightsFile, type RunConfig } from './node/run-config.js';
 import { fetchWeights, type FetchOptions } from './node/hub.js';
@@ -179,24 +180,8 @@ export class Model {
    * as timm does). A 3-channel first conv is adapted to `inChans`. Synchronous, like loadSafetensors.
    */
   loadCheckpoint(path: string, scheme?: KeyScheme): this {
-    const { tensors, unmapped } = readCheckpointFor(this.fullGraph, path, scheme);
-    if (unmapped.length) {
-      throw new InputError(`${path} does not fit ${this.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 10).join(', ')}${unmapped.length > 10 ? ', …' : ''}); is this the right model?`);
-    }
-    this.entry.adaptCheckpoint?.(tensors, this.fullGraph);
-    const classifier = `${this.cfg.classifier}.`;
-    const head = tensors.get(`${this.cfg.classifier}.weight`);
-    const width = head?.shape[0];
-    const resetHead = width !== this.numClasses && (width === undefined ? this.numClasses !== this.cfg.numClasses : true);
-    // Never a silent random classifier: a checkpoint trained for other classes runs with its own head or not at all.
-    if (resetHead && !this.newHeadAllowed && width !== undefined) {
-      throw new InputError(
-        `${path} has a ${width}-class classifier (${this.cfg.classifier}) but this ${this.name} has ${this.numClasses} classes: create the model with numClasses: ${width} (CLI: --num-classes ${width}), or with weights: '${path}' to take it from the checkpoint`,
-      );
-    }
-    const first = tensors.get(`${this.cfg.firstConv}.weight`);
-    if (first && this.inChans !== first.shape[1]) tensors.set(`${this.cfg.firstConv}.weight`, adaptInputConv(first, this.inChans));
-    this.weights = applyWeights(this.fullGraph, tensors, path, resetHead ? { fallback: initWeights(this.fullGraph), skip: (k) => [classifier, ...(this.cfg.extraClassifiers ?? []).map((c) => `${c}.`)].some((c) => k.startsWith(c)) } : {});
+    const target = { name: this.name, graph: this.fullGraph, entry: this.entry, cfg: this.cfg, numClasses: this.numClasses, inChans: this.inChans, newHeadAllowed: this.newHeadAllowed };
+    this.weights = fitCheckpoint(target, readCheckpointFor(this.fullGraph, path, scheme), path);
     return this;
   }
 
@@ -351,24 +336,6 @@ function featureLevels(g: Graph): FeatureInfo[] {
     byReduction.set(Math.round(inH / (s[2] as number)), { module: f.module, channels: s[1] as number });
   }
   return [...byReduction.entries()].sort((a, b) => a[0] - b[0]).map(([reduction, v], index) => ({ index, reduction, ...v }));
-}
-
-/** timm's adapt_input_conv: 1 channel sums RGB; more channels repeat RGB and rescale. */
-function adaptInputConv(t: HostTensor, inChans: number): HostTensor {
-  const [out, rgb, kh, kw] = t.shape as [number, number, number, number];
-  const plane = kh * kw;
-  const data = new Float32Array(out * inChans * plane);
-  for (let o = 0; o < out; o++) {
-    for (let c = 0; c < inChans; c++) {
-      for (let i = 0; i < plane; i++) {
-        let v = 0;
-        if (inChans === 1) for (let r = 0; r < rgb; r++) v += t.data[(o * rgb + r) * plane + i]!;
-        else v = (t.data[(o * rgb + (c % rgb)) * plane + i]! * rgb) / inChans;
-        data[(o * inChans + c) * plane + i] = v;
-      }
-    }
-  }
-  return { shape: [out, inChans, kh, kw], data };
 }
 
 export function createModel(name: string, o: CreateOptions & { pretrained: true }): Promise<Model>;

@@ -288,3 +288,51 @@ describe('ConvNeXt: the NHWC Linear block equals the NCHW 1×1-conv block (conv_
     });
   }
 });
+
+describe("stochastic depth and head dropout (timm's drop_path_rate and drop_rate; training graphs only)", () => {
+  const reg = { dropPathRate: 0.2, dropRate: 0.1 };
+  const nodes = (name: string, op: string, o: { dropPathRate?: number; dropRate?: number } = reg) => createModel(name, { inputSize: 32, ...o }).graph.nodes.filter((n) => n.op === op);
+
+  it('ConvNeXt: one DropPath per block, linear over all blocks from 0; dropout as head.drop before head.fc', () => {
+    const dp = nodes('convnext_atto', 'DropPath'); // depths 2, 2, 6, 2: 12 blocks, the first at rate 0 (no node)
+    assert.equal(dp.length, 11);
+    assert.equal(dp[0]!.name, 'stages.0.blocks.1.drop_path');
+    assert.ok(Math.abs((dp[0]!.attrs['rate'] as number) - 0.2 / 11) < 1e-12);
+    assert.equal(dp.at(-1)!.name, 'stages.3.blocks.1.drop_path');
+    assert.ok(Math.abs((dp.at(-1)!.attrs['rate'] as number) - 0.2) < 1e-12);
+    assert.deepEqual(nodes('convnext_atto', 'Dropout').map((n) => n.name), ['head.drop']);
+    assert.equal(nodes('convnext_atto', 'DropPath', {}).length, 0, 'rate 0 adds no node');
+  });
+
+  it('ViT: drop_path1 and drop_path2 in every block after the first; head_drop; distilled DeiT has no head dropout (as timm)', () => {
+    const dp = nodes('vit_tiny_patch16_224', 'DropPath');
+    assert.equal(dp.length, 2 * 11);
+    assert.deepEqual(dp.slice(-2).map((n) => [n.name, n.attrs['rate']]), [['blocks.11.drop_path1', 0.2], ['blocks.11.drop_path2', 0.2]]);
+    assert.deepEqual(nodes('vit_tiny_patch16_224', 'Dropout').map((n) => n.name), ['head_drop']);
+    assert.equal(nodes('deit_tiny_distilled_patch16_224', 'Dropout').length, 0);
+  });
+
+  it('identity at inference; in training the masks change the loss and follow the step keys', async () => {
+    for (const name of ['convnext_atto', 'vit_tiny_patch16_224']) {
+      const plain = createModel(name, { inputSize: 32, numClasses: 5 });
+      plain.weights = timmInit(plain.fullGraph, plain.entry.family, 3);
+      const reg2 = createModel(name, { inputSize: 32, numClasses: 5, ...reg });
+      reg2.weights = plain.weights;
+      const x = { shape: [2, 3, 32, 32], data: Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i)) };
+      assert.deepEqual((await reg2.run(x)).logits.data, (await plain.run(x)).logits.data, name);
+      const t = reg2.trainer();
+      const tp = plain.trainer();
+      assert.equal(t.graph.masks!.length, nodes(name, 'DropPath').length + nodes(name, 'Dropout').length);
+      const a = await t.forwardBackward(x, [0, 3], { maskKeys: [1, 0, 5] });
+      const b = await t.forwardBackward(x, [0, 3], { maskKeys: [1, 0, 5] });
+      const c = await t.forwardBackward(x, [0, 3], { maskKeys: [1, 0, 6] });
+      const p = await tp.forwardBackward(x, [0, 3]);
+      assert.equal(a.loss, b.loss, name);
+      assert.notEqual(a.loss, c.loss, `${name}: other keys draw other masks`);
+      assert.notEqual(a.loss, p.loss, name);
+      assert.ok(Number.isFinite(a.loss));
+      await t.release();
+      await tp.release();
+    }
+  });
+});

@@ -181,10 +181,13 @@ describe('tsimm train', () => {
     const over = runCli(tmp, [...timmArgs, '-o', run, '--overwrite', '--json']);
     assert.equal(over.code, 0, over.stderr);
     assert.equal(readFileSync(join(run, 'log.jsonl'), 'utf8').trim().split('\n').length, 1);
-    // 11: timm's --input-size C H W; --drop-path is refused in one line while the models lack it.
-    const drop = runCli(tmp, ['train', 'resnet18', '--data', data, '--input-size', '3', '32', '32', '--drop-path', '0.1', '-o', join(tmp, 'drop')]);
-    assert.equal(drop.code, 2);
-    assert.match(drop.stderr, /^tsimm train: error: --drop-path \(stochastic depth\) is not supported yet: .*\n$/);
+    // 11: timm's --input-size C H W, --drop-path and --drop (recorded under timm's names); a rate >= 1 is refused in one line.
+    const drop = runCli(tmp, ['train', 'resnet18', '--data', data, '--input-size', '3', '32', '32', '--drop-path', '0.1', '--drop', '0.2', '--epochs', '1', '-b', '4', '-o', join(tmp, 'drop')]);
+    assert.equal(drop.code, 0, drop.stderr);
+    assert.match(readFileSync(join(tmp, 'drop', 'args.yaml'), 'utf8'), /^drop: 0\.2\ndrop_path: 0\.1$/m);
+    const bad = runCli(tmp, ['train', 'resnet18', '--data', data, '--size', '32', '--drop-path', '1', '-o', join(tmp, 'drop-bad')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^tsimm train: error: --drop-path .*\n$/);
     const help = runCli(tmp, ['train', '--help']).stdout;
     assert.match(help, /--label-smoothing, --smoothing E/);
     assert.match(help, /--size, --img-size N/);

@@ -1,7 +1,7 @@
 /**
  * A zoo model in the page, without I/O: the registry entry, its pretrained config, the architecture's graph at
- * one input size, and its weights. Checkpoints are fitted by timm's rule (as Node's Model.loadCheckpoint): a
- * classifier of another width is freshly initialised, one that fits (a fine-tuned checkpoint) loads.
+ * one input size, and its weights. Checkpoints are fitted by src/weights/fit.ts, Node's rule: a classifier of
+ * another width is freshly initialised when numClasses asked for it, else refused; one that fits loads.
  */
 import { countGraph } from '../src/ir/count.js';
 import type { Graph } from '../src/ir/graph.js';
@@ -10,16 +10,18 @@ import { resolveModel } from '../src/models/index.js';
 import type { KeyScheme, ModelEntry, PretrainedCfg } from '../src/models/types.js';
 import type { WeightMap } from '../src/onnx/export.js';
 import { resolvePreprocess, type PreprocessConfig } from '../src/data/transforms.js';
-import { applyWeights } from '../src/weights/apply.js';
 import { mapCheckpointFor } from '../src/weights/checkpoint.js';
+import { fitCheckpoint } from '../src/weights/fit.js';
 import { initWeights } from '../src/weights/init.js';
-import type { HostTensor } from '../src/weights/tensor.js';
+import { InputError, type HostTensor } from '../src/weights/tensor.js';
 import { TsimmError } from './errors.js';
 
 export interface BuiltModel {
   entry: ModelEntry;
   cfg: PretrainedCfg;
   numClasses: number;
+  /** numClasses was asked for and differs from the pretrained config's: a checkpoint's classifier is replaced. */
+  newHeadAllowed: boolean;
   inputSize: [number, number];
   graph: Graph;
   weights?: WeightMap;
@@ -48,6 +50,7 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
     entry,
     cfg,
     numClasses,
+    newHeadAllowed: o.numClasses !== undefined && o.numClasses !== cfg.numClasses,
     inputSize,
     graph,
     preprocess: resolvePreprocess(cfg, { size: inputSize }),
@@ -64,18 +67,12 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
   return m;
 }
 
-/** Checkpoint tensors (under their own keys) → this model's weights, by timm's classifier rule. */
-export function fitCheckpoint(m: BuiltModel, ck: { tensors: Map<string, HostTensor>; scheme?: KeyScheme }, what: string): WeightMap {
-  const { tensors, unmapped } = mapCheckpointFor(m.graph, ck.tensors, ck.scheme);
-  if (unmapped.length) {
-    throw new TsimmError('BAD_CHECKPOINT', `${what} does not fit ${m.entry.name}: ${unmapped.length} keys match no parameter (${unmapped.slice(0, 5).join(', ')}${unmapped.length > 5 ? ', …' : ''}); is this the right model?`);
-  }
-  const head = tensors.get(`${m.cfg.classifier}.weight`);
-  const resetHead = m.numClasses !== (head ? head.shape[0] : m.cfg.numClasses);
-  const classifier = `${m.cfg.classifier}.`;
+/** Checkpoint tensors (under their own keys) → this model's weights, by the same rules as Node's loadCheckpoint. */
+export function fitBuiltCheckpoint(m: BuiltModel, ck: { tensors: Map<string, HostTensor>; scheme?: KeyScheme }, what: string): WeightMap {
   try {
-    return applyWeights(m.graph, tensors, what, resetHead ? { fallback: initWeights(m.graph), skip: (k) => k.startsWith(classifier) } : {});
+    return fitCheckpoint({ name: m.entry.name, graph: m.graph, entry: m.entry, cfg: m.cfg, numClasses: m.numClasses, inChans: 3, newHeadAllowed: m.newHeadAllowed }, mapCheckpointFor(m.graph, ck.tensors, ck.scheme), what);
   } catch (e) {
-    throw new TsimmError('BAD_CHECKPOINT', (e as Error).message);
+    if (e instanceof InputError || e instanceof ShapeError) throw new TsimmError('BAD_CHECKPOINT', (e as Error).message);
+    throw e;
   }
 }

@@ -15,7 +15,7 @@ import { bytesSource } from '../src/weights/source.js';
 import { TsimmError, toWire } from './errors.js';
 import { fetchFile, forgetFile, weightUrls } from './hub.js';
 import { imagenetLabels } from './labels.js';
-import { buildModel, fitCheckpoint } from './core-model.js';
+import { buildModel, fitBuiltCheckpoint } from './core-model.js';
 import type { CreateRequest, ImagePayload, ModelInfo, Request } from './protocol.js';
 import { webTrainer, type LoadedModel, type WebTrainerHandle } from './train-worker.js';
 
@@ -62,7 +62,7 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
   let config: Record<string, unknown> | undefined;
   const onProgress = (p: { file: string; loaded: number; total?: number }) => post({ id, progress: p });
   if (a.weights) {
-    built.weights = fitCheckpoint(built, readCheckpoint(a.weights, a.weightsName ?? 'weights'), a.weightsName ?? 'weights');
+    built.weights = fitBuiltCheckpoint(built, readCheckpoint(a.weights, a.weightsName ?? 'weights'), a.weightsName ?? 'weights');
   } else if (a.pretrained) {
     const source = built.cfg.weights;
     if (!source) throw new TsimmError('NO_WEIGHTS', `${built.entry.name}.${built.cfg.tag} has no pretrained weights (timm publishes none); pass your own with { weights: File | ArrayBuffer }`);
@@ -77,7 +77,7 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
     }
     const bytes = await fetchFile(urls.weights, { onProgress, offline: a.offline });
     try {
-      built.weights = fitCheckpoint(built, readCheckpoint(bytes, urls.weights, urls.scheme), urls.weights);
+      built.weights = fitBuiltCheckpoint(built, readCheckpoint(bytes, urls.weights, urls.scheme), urls.weights);
     } catch (e) {
       await forgetFile(urls.weights); // verified as sent, but not a checkpoint of this model: keep none of it
       throw e;

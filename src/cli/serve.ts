@@ -133,7 +133,7 @@ export const serve: Command = {
         served.model.batcher = new Batcher(served.model.spec, ws, batch, server.metrics);
         process.stderr.write(`tsimm serve: ${name} ready (${workersPer} worker${workersPer > 1 ? 's' : ''} × ${threads} thread${threads > 1 ? 's' : ''}, max batch ${batch.maxBatch}, delay ${batch.maxQueueDelayMs} ms)\n`);
       } catch (e) {
-        process.stderr.write(`tsimm serve: ${name}: ${(e as Error).message}\n`);
+        process.stderr.write(`tsimm serve: error: ${name}: ${(e as Error).message}\n`);
         await stop('load failure');
         return 1;
       }

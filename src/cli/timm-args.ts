@@ -8,22 +8,21 @@ import type { PreprocessConfig } from '../data/transforms.js';
 import { num, str, UsageError, type Values } from './args.js';
 
 /**
- * timm's dropout flags → the model option each becomes. None is in the model graphs yet: connecting one is
- * adding its field name here (and the builder reading it from the create options).
+ * timm's dropout flags → the model option each becomes (training graphs only; inference graphs have no node).
+ * As in timm, Res2Net and ResNeSt blocks take no drop path, and DeiT's distilled heads no head dropout.
  */
 const DROP_FLAGS: { flag: string; field: 'dropPathRate' | 'dropRate'; what: string }[] = [
   { flag: 'drop-path', field: 'dropPathRate', what: 'stochastic depth' },
   { flag: 'drop', field: 'dropRate', what: 'classifier dropout' },
 ];
-const SUPPORTED_DROP = new Set<string>([]);
 
-/** The model options of --drop-path/--drop; a rate the models do not take yet is refused, not ignored. */
+/** The model options of --drop-path/--drop. */
 export function dropOptions(a: Values): Partial<Record<'dropPathRate' | 'dropRate', number>> {
   const o: Partial<Record<'dropPathRate' | 'dropRate', number>> = {};
   for (const d of DROP_FLAGS) {
     const x = num(a, d.flag, 0, 1);
+    if (x === 1) throw new UsageError(`--${d.flag} (${d.what}) must be below 1: at 1 nothing passes`);
     if (!x) continue;
-    if (!SUPPORTED_DROP.has(d.field)) throw new UsageError(`--${d.flag} (${d.what}) is not supported yet: tsimm's model graphs have no ${d.field}; leave it out (or 0)`);
     o[d.field] = x;
   }
   return o;
@@ -93,6 +92,8 @@ export function timmArgs(r: TimmRecipe, a: Values): Record<string, unknown> {
     momentum: r.topt.momentum ?? 0.9,
     weight_decay: r.topt.weightDecay ?? 2e-5,
     smoothing: r.topt.labelSmoothing ?? 0.1,
+    drop: dropOptions(a).dropRate ?? 0,
+    drop_path: dropOptions(a).dropPathRate ?? null,
     ...sched,
     sched_on_updates: true,
     warmup_epochs: r.schedule.warmupEpochs,

@@ -5,6 +5,7 @@
  * the MLP as 1×1 convs on NCHW (`conv_mlp`); the others permute to NHWC and use Linear layers, as timm does.
  */
 import { Graph } from '../ir/graph.js';
+import { dropPathSchedule } from '../layers/common.js';
 import { paddleCfg, timmCfg } from './cfg.js';
 import { register } from './registry.js';
 import type { BuildOptions, PretrainedCfg } from './types.js';
@@ -22,7 +23,7 @@ export interface ConvNeXtArch {
 
 const EPS = 1e-6;
 
-function block(g: Graph, x: string, p: string, c: number, a: ConvNeXtArch): string {
+function block(g: Graph, x: string, p: string, c: number, a: ConvNeXtArch, dropPath: number): string {
   if (a.ls !== null) g.reserve([{ name: `${p}.gamma`, shape: [c], role: 'embed' }]); // a block's own parameter comes first in its state_dict
   let y = g.conv(x, `${p}.conv_dw`, { out: c, kernel: 7, groups: c, bias: true });
   if (a.convMlp) {
@@ -39,7 +40,7 @@ function block(g: Graph, x: string, p: string, c: number, a: ConvNeXtArch): stri
     if (a.ls !== null) y = g.mul(y, g.parameter(`${p}.gamma`, [c], [1, 1, 1, c], { fill: a.ls }), `${p}.gamma`);
     y = g.transpose(y, [0, 3, 1, 2], p);
   }
-  return g.addTensors(y, x, p);
+  return g.addTensors(g.dropPath(y, dropPath, `${p}.drop_path`), x, p);
 }
 
 export function buildConvNeXt(a: ConvNeXtArch, o: BuildOptions): Graph {
@@ -47,18 +48,21 @@ export function buildConvNeXt(a: ConvNeXtArch, o: BuildOptions): Graph {
   let x = g.input('input', ['N', o.inChans, o.inputSize[0], o.inputSize[1]]);
   x = g.conv(x, 'stem.0', { out: a.dims[0]!, kernel: 4, stride: 4, pad: 0, bias: true });
   x = g.layerNorm2d(x, 'stem.1', EPS);
+  // timm: drop-path rates linear over all blocks, 0 for the first and drop_path_rate for the last.
+  const blocks = a.depths.reduce((s, d) => s + d, 0);
+  let index = 0;
   a.dims.forEach((c, i) => {
     if (i > 0) {
       x = g.layerNorm2d(x, `stages.${i}.downsample.0`, EPS);
       x = g.conv(x, `stages.${i}.downsample.1`, { out: c, kernel: 2, stride: 2, pad: 0, bias: true });
     }
-    for (let j = 0; j < a.depths[i]!; j++) x = block(g, x, `stages.${i}.blocks.${j}`, c, a);
+    for (let j = 0; j < a.depths[i]!; j++) x = block(g, x, `stages.${i}.blocks.${j}`, c, a, dropPathSchedule(o.dropPathRate, index++, Math.max(1, blocks - 1)));
     g.markFeature(x, `stages.${i}`);
   });
-  // NormMlpClassifierHead: pool → LayerNorm (on [N, C], the same as timm's LayerNorm2d on [N, C, 1, 1]) → fc.
+  // NormMlpClassifierHead: pool → LayerNorm (on [N, C], the same as timm's LayerNorm2d on [N, C, 1, 1]) → drop → fc.
   const pooled = g.flatten(g.globalAvgPool(x, 'head.global_pool'), 'head.flatten');
   const features = g.output(g.layerNorm(pooled, 'head.norm', EPS), 'features');
-  g.output(g.linear(features, 'head.fc', o.numClasses), 'logits');
+  g.output(g.linear(g.dropout(features, o.dropRate ?? 0, 'head.drop'), 'head.fc', o.numClasses), 'logits');
   return g;
 }
 

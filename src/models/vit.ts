@@ -8,6 +8,7 @@
  * hidden state, forward_features); distilled models also give each head's logits.
  */
 import { Graph } from '../ir/graph.js';
+import { dropPathSchedule } from '../layers/common.js';
 import { resamplePosEmbed } from '../layers/pos-embed.js';
 import type { HostTensor } from '../weights/tensor.js';
 import { paddleCfg, timmCfg } from './cfg.js';
@@ -42,11 +43,12 @@ function attention(g: Graph, x: string, p: string, a: ViTArch): string {
   return g.dense(g.reshape(g.transpose(out, [0, 2, 1, 3], p), [len, a.dim], p), `${p}.proj`, a.dim);
 }
 
-function block(g: Graph, x: string, p: string, a: ViTArch): string {
+function block(g: Graph, x: string, p: string, a: ViTArch, dropPath: number): string {
   const eps = a.eps ?? 1e-6;
-  x = g.addTensors(x, attention(g, g.layerNorm(x, `${p}.norm1`, eps), `${p}.attn`, a), p);
+  const attn = attention(g, g.layerNorm(x, `${p}.norm1`, eps), `${p}.attn`, a);
+  x = g.addTensors(x, g.dropPath(attn, dropPath, `${p}.drop_path1`), p);
   const h = g.gelu(g.dense(g.layerNorm(x, `${p}.norm2`, eps), `${p}.mlp.fc1`, (a.mlpRatio ?? 4) * a.dim), `${p}.mlp.act`);
-  return g.addTensors(x, g.dense(h, `${p}.mlp.fc2`, a.dim), p);
+  return g.addTensors(x, g.dropPath(g.dense(h, `${p}.mlp.fc2`, a.dim), dropPath, `${p}.drop_path2`), p);
 }
 
 export function buildViT(a: ViTArch, o: BuildOptions): Graph {
@@ -68,14 +70,15 @@ export function buildViT(a: ViTArch, o: BuildOptions): Graph {
   if (a.distilled) tokens.push(g.expandBatch(g.parameter('dist_token', [1, 1, D], [1, 1, D], { std: 0.02 }), x, 'dist_token'));
   x = g.concat([...tokens, x], 1, 'pos_embed');
   x = g.addTensors(x, g.parameter('pos_embed', [1, len, D], [1, len, D], { std: 0.02 }), 'pos_embed');
-  for (let i = 0; i < a.depth; i++) x = block(g, x, `blocks.${i}`, a);
+  for (let i = 0; i < a.depth; i++) x = block(g, x, `blocks.${i}`, a, dropPathSchedule(o.dropPathRate, i, Math.max(1, a.depth - 1)));
   x = g.output(g.layerNorm(x, 'norm', a.eps ?? 1e-6), 'hidden_state');
   const [cls, dist] = g.split(x, a.distilled ? [1, 1, gh * gw] : [1, gh * gw], 1, 'head').map((t, i) => (i < prefix ? g.reshape(t, [D], 'head') : t));
   if (!a.distilled) {
-    g.output(g.linear(g.output(cls!, 'features'), 'head', o.numClasses), 'logits');
+    g.output(g.linear(g.dropout(g.output(cls!, 'features'), o.dropRate ?? 0, 'head_drop'), 'head', o.numClasses), 'logits');
     return g;
   }
   // DeiT distilled: the two heads averaged (timm's inference and non-distilled training); each head also exposed.
+  // timm's distilled forward_head has no head_drop: drop_rate does nothing there either.
   const head = g.output(g.linear(cls!, 'head', o.numClasses), 'head_logits');
   const headDist = g.output(g.linear(dist!, 'head_dist', o.numClasses), 'head_dist_logits');
   g.output(g.scale(g.addTensors(cls!, dist!, 'head'), 0.5, 'head'), 'features');

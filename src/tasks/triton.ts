@@ -28,7 +28,7 @@ export interface TritonModelConfig {
   outputs: TritonTensor[];
   /** Default: powers of two up to maxBatchSize (and maxBatchSize itself). */
   preferredBatchSizes?: number[];
-  /** How long Triton holds a request for a fuller batch (default 2000 µs, like `tsimm serve`'s 2 ms). */
+  /** How long Triton holds a request for a fuller batch (default 2000 µs; tsimm serve's own default is 0). */
   maxQueueDelayMicroseconds?: number;
   kind?: 'KIND_CPU' | 'KIND_GPU';
   instanceCount?: number;

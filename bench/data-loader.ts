@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { imageFolder } from '../src/data/datasets.js';
 import { DataLoader, siblingModule } from '../src/data/loader.js';
-import { decodeSimplePng } from '../src/data/png.js';
+import { decodeSimplePng } from '../src/node/png.js';
 import { decodeImage } from '../src/data/preprocess.js';
 import { machineInfo } from '../src/tasks/bench.js';
 

@@ -2,7 +2,7 @@
  * The data side of `tsimm train` on small PNGs (benchmark, not a test): seconds per epoch of the DataLoader alone
  * (decode + train transform + batching, no model) on the Fashion-MNIST ImageFolder slice of bench/small-images.ts,
  * with the decoded-image cache off and on, and the per-image decode of a 28×28 PNG by sharp (`decodeImage`) and by
- * the PNG fast path (`src/data/png.ts`), taking turns in one run.
+ * the PNG fast path (`src/node/png.ts`), taking turns in one run.
  *
  *   npx tsx bench/data-loader.ts [--slice /tmp/fmnist-slice] [--epochs 3] [--workers 1] [--no-save]
  */

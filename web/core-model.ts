@@ -67,6 +67,15 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
   return m;
 }
 
+/** The class count of a checkpoint's classifier under this model's keys (undefined for a backbone, or keys that do not map: fitBuiltCheckpoint then says why). */
+export function headWidth(m: BuiltModel, ck: { tensors: Map<string, HostTensor>; scheme?: KeyScheme }): number | undefined {
+  try {
+    return mapCheckpointFor(m.graph, ck.tensors, ck.scheme).tensors.get(`${m.cfg.classifier}.weight`)?.shape[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Checkpoint tensors (under their own keys) → this model's weights, by the same rules as Node's loadCheckpoint. */
 export function fitBuiltCheckpoint(m: BuiltModel, ck: { tensors: Map<string, HostTensor>; scheme?: KeyScheme }, what: string): WeightMap {
   try {

@@ -10,11 +10,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { fashionMnistDir, FASHION_MNIST_CLASSES, findIdxFiles, readIdxPair } from '../src/data/idx.js';
+import { createModel } from '../src/model.js';
+import { resolveModel } from '../src/models/index.js';
 import { createSession, runSession } from '../src/runtime/session.js';
+import { timmInit } from '../src/train/init.js';
 import { CHROMIUM, FLAGS, NO_CHROMIUM } from './helpers/chromium.js';
 import { runCli } from './helpers/cli.js';
 import { REPO } from './helpers/fixtures.js';
@@ -54,6 +59,29 @@ async function writeImages(): Promise<{ train: Map<number, string[]>; held: { fi
   return { train, held };
 }
 
+/**
+ * A hub on 127.0.0.1 with Hugging Face's layout and CORS (the page's origin differs): regnetx_002's "pretrained"
+ * weights are timm-initialised random ones saved by Node, what matters here is that the page fetches them.
+ */
+async function startHub(requests: string[]): Promise<{ server: Server; url: string }> {
+  const model = createModel('regnetx_002');
+  model.weights = timmInit(model.fullGraph, model.entry.family, 3);
+  const file = join(dir, 'hub.safetensors');
+  model.saveSafetensors(file);
+  const root = `/${resolveModel('regnetx_002').cfg.weights!.hfHubId}/resolve/main`;
+  const files = new Map<string, Buffer>([
+    [`${root}/model.safetensors`, readFileSync(file)],
+    [`${root}/config.json`, Buffer.from(JSON.stringify({ architecture: 'regnetx_002', num_classes: 1000 }))],
+  ]);
+  const server = createServer((req, res) => {
+    requests.push(`${req.headers.origin} ${req.url}`);
+    const body = files.get(req.url!);
+    res.writeHead(body ? 200 : 404, { 'access-control-allow-origin': '*', 'content-length': body?.byteLength ?? 0 }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 /** `tsimm studio` from the sources, as a user runs it; resolves with its URL once it listens. */
 function startStudio(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/cli/main.ts'), 'studio', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -75,10 +103,13 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
   let page: Page;
   let studio: Awaited<ReturnType<typeof startStudio>>;
   let images: Awaited<ReturnType<typeof writeImages>>;
+  let hub: Awaited<ReturnType<typeof startHub>>;
+  const hubRequests: string[] = [];
   const card = (i: number) => page.locator('.class').nth(i);
 
   before(async () => {
-    [images, studio] = await Promise.all([writeImages(), startStudio(['--port', '0'])]);
+    hub = await startHub(hubRequests);
+    [images, studio] = await Promise.all([writeImages(), startStudio(['--port', '0', '--hub-url', hub.url])]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
     page = await browser.newPage({ acceptDownloads: true });
     await page.goto(studio.url);
@@ -87,6 +118,7 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
   after(async () => {
     await browser?.close();
     if (studio?.child.exitCode === null) studio.child.kill('SIGKILL');
+    hub?.server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -171,12 +203,20 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
     t.diagnostic(`held-out accuracy ${(100 * accuracy).toFixed(0)}% on ${images.held.length} images of ${CLASSES.length} classes (chance 33%)`);
     assert.ok(!got.some((g) => g.error), JSON.stringify(got.find((g) => g.error)));
     assert.ok(accuracy >= 0.7, `held-out accuracy ${accuracy}`);
+
+    // Live: the fake camera's frames, classified continuously into the three classes until stopped.
+    await page.click('#live');
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#live-out')!.dataset['frames']) >= 3);
+    await page.click('#live');
+    const bars = await page.$$eval('#live-out > div', (rows) => rows.map((r) => ({ label: (r as HTMLElement).dataset['label']!, p: parseFloat(r.querySelector('.p')!.textContent!) })));
+    assert.deepEqual(bars.map((b) => b.label).sort(), CLASSES.map(name).sort());
+    assert.ok(Math.abs(bars.reduce((a, b) => a + b.p, 0) - 100) < 0.5, JSON.stringify(bars));
   });
 
   it("downloads model.safetensors + config.json that `tsimm predict --weights` runs with the page's top-1, and model.onnx", async () => {
     const out = join(dir, 'download');
     mkdirSync(out);
-    for (const [what, file] of [['safetensors', 'model.safetensors'], ['config', 'config.json'], ['onnx', 'model.onnx']]) {
+    for (const [what, file] of [['safetensors', 'model.safetensors'], ['config', 'config.json'], ['onnx', 'model.onnx']] as const) {
       const [download] = await Promise.all([page.waitForEvent('download'), page.click(`.save[data-what="${what}"]`)]);
       assert.equal(download.suggestedFilename(), file);
       await download.saveAs(join(out, file));
@@ -195,6 +235,21 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
     const y = await runSession(session, { shape: [2, 3, 64, 64], data: new Float32Array(2 * 3 * 64 * 64) });
     assert.deepEqual(y['logits']!.shape, [2, CLASSES.length]);
     await session.release();
+  });
+
+  it("fetches pretrained weights from --hub-url's hub and trains the classifier only", async (t) => {
+    assert.match((await page.textContent('#model-info'))!, new RegExp(`pretrained weights: ${hub.url}/timm/regnetx_002`));
+    await page.selectOption('#weights', 'pretrained');
+    await page.fill('#epochs', '1');
+    await page.click('#train');
+    await page.waitForSelector('#status[data-state="trained"], #status[data-state="failed"]', { timeout: 60_000 });
+    const status = (await page.textContent('#status'))!;
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'trained', status);
+    t.diagnostic(status);
+    assert.match(status, /\(the classifier only, pretrained\)/);
+    const origin = new URL(studio.url).origin;
+    const root = `/${resolveModel('regnetx_002').cfg.weights!.hfHubId}/resolve/main`;
+    assert.deepEqual(hubRequests.sort(), [`${origin} ${root}/config.json`, `${origin} ${root}/model.safetensors`]);
   });
 
   it('--out writes the same page for a static host; SIGTERM stops the server cleanly', async () => {

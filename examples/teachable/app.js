@@ -326,7 +326,7 @@ async function train() {
     state.model = model;
     const last = state.history.slice(-perEpoch);
     const mean = (k) => last.reduce((a, p) => a + p[k], 0) / last.length;
-    setStatus(`trained ${model.name} on ${items.length} images of ${classes.length} classes in ${((performance.now() - t0) / 1000).toFixed(1)} s: last epoch's loss ${mean('loss').toFixed(3)}, accuracy ${(100 * mean('acc')).toFixed(0)}% (augmented). ${model.notes.join('; ')}`, 'info', 'trained');
+    setStatus(`trained ${model.name} (${headOnly ? 'the classifier only' : 'the whole network'}, ${pretrained ? 'pretrained' : 'random init'}) on ${items.length} images of ${classes.length} classes in ${((performance.now() - t0) / 1000).toFixed(1)} s: last epoch's loss ${mean('loss').toFixed(3)}, accuracy ${(100 * mean('acc')).toFixed(0)}% (augmented). ${model.notes.join('; ')}`, 'info', 'trained');
   } catch (e) {
     setStatus(`training failed: ${message(e)}`, 'error', 'failed');
   } finally {

@@ -18,6 +18,7 @@ import sharp from 'sharp';
 import { fashionMnistDir, FASHION_MNIST_CLASSES, findIdxFiles, readIdxPair } from '../src/data/idx.js';
 import { createModel } from '../src/model.js';
 import { resolveModel } from '../src/models/index.js';
+import { loadSafetensors } from '../src/node/safetensors.js';
 import { createSession, runSession } from '../src/runtime/session.js';
 import { timmInit } from '../src/train/init.js';
 import { CHROMIUM, FLAGS, NO_CHROMIUM } from './helpers/chromium.js';
@@ -250,6 +251,39 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
     const origin = new URL(studio.url).origin;
     const root = `/${resolveModel('regnetx_002').cfg.weights!.hfHubId}/resolve/main`;
     assert.deepEqual(hubRequests.sort(), [`${origin} ${root}/config.json`, `${origin} ${root}/model.safetensors`]);
+  });
+
+  it("tsimm/web as the page uses it: init 'timm' is Node's timmInit; step's lr is the one used", async () => {
+    type T = typeof import('../web/tsimm-web.js');
+    await page.evaluate('window.__name = (f) => f'); // tsx names the closures below with a helper the page lacks
+    const r = await page.evaluate(async () => {
+      const tsimm = (await import('tsimm/web' as string)) as T;
+      const m = await tsimm.createModel('regnetx_002', { init: 'timm', seed: 4, numClasses: 3, inputSize: 32, device: 'wasm' });
+      const initial = await m.saveSafetensors();
+      const trainer = await m.trainer({ optimizer: 'adamw', lr: 0.1, weightDecay: 0.05, batchNorm: 'frozen' }); // no running statistics to update
+      const batch = () => m.preprocessBatch([new ImageData(new Uint8ClampedArray(32 * 32 * 4).fill(200), 32, 32), new ImageData(32, 32)]);
+      const still = await trainer.step(await batch(), [0, 1], { lr: 0 });
+      const after = await m.saveSafetensors();
+      const same = after.length === initial.length && after.every((b, i) => b === initial[i]);
+      const moved = await trainer.step(await batch(), [0, 1], { lr: 1e-3 });
+      const kept = await trainer.step(await batch(), [0, 1]);
+      await m.dispose();
+      // 11 MB back to Node as base64 (a JSON array of numbers that long takes a minute).
+      const url = await new Promise<string>((res) => {
+        const reader = new FileReader();
+        reader.onload = () => res(reader.result as string);
+        reader.readAsDataURL(new Blob([initial as Uint8Array<ArrayBuffer>]));
+      });
+      return { initial: url.slice(url.indexOf(',') + 1), lrs: [still.lr, moved.lr, kept.lr], same };
+    });
+    writeFileSync(join(dir, 'init.safetensors'), Buffer.from(r.initial, 'base64'));
+    const inPage = loadSafetensors(join(dir, 'init.safetensors'));
+    const node = createModel('regnetx_002', { numClasses: 3, inputSize: 32 });
+    const want = timmInit(node.fullGraph, node.entry.family, 4);
+    assert.equal(inPage.size, want.size);
+    for (const [k, v] of want) assert.deepEqual(inPage.get(k)?.data, v, k);
+    assert.ok(r.same, 'a step at lr 0 left the weights as they were');
+    assert.deepEqual(r.lrs, [0, 1e-3, 1e-3]);
   });
 
   it('--out writes the same page for a static host; SIGTERM stops the server cleanly', async () => {

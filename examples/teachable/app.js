@@ -266,6 +266,7 @@ async function train() {
   }
   state.live = false;
   setBusy(true);
+  setStatus('starting…', 'info', 'building'); // at once: the previous run's "trained" is over
   state.error = undefined;
   state.history = [];
   $('#try-out').replaceChildren();

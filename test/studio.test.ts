@@ -286,6 +286,15 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
     assert.deepEqual(r.lrs, [0, 1e-3, 1e-3]);
   });
 
+  it('bad options: usage errors exit 2, a port in use exits 1, each with one line naming the fix', () => {
+    const bad = runCli(dir, ['studio', '--hub-url', 'ftp://mirror']);
+    assert.deepEqual([bad.code, bad.stderr], [2, 'tsimm studio: error: --hub-url must be an http(s) URL, got "ftp://mirror" (see tsimm studio --help)\n']);
+    const port = new URL(hub.url).port;
+    const busy = runCli(dir, ['studio', '--port', port]);
+    assert.deepEqual([busy.code, busy.stderr], [1, `tsimm studio: error: port ${port} is in use; pick another with --port (0 picks a free one)\n`]);
+    assert.equal(busy.stdout, '');
+  });
+
   it('--out writes the same page for a static host; SIGTERM stops the server cleanly', async () => {
     const site = join(dir, 'site');
     const r = runCli(dir, ['studio', '--out', site]);

@@ -49,7 +49,7 @@ function describe() {
     pretrained.disabled = !d.weights;
     if (!d.weights) $('#weights').value = 'random';
     const from = d.weights ? (d.weights.hfHubId ? `${state.hubUrl ?? 'https://huggingface.co'}/${d.weights.hfHubId}` : d.weights.url) : 'none published';
-    info.textContent = `${d.name}.${d.tag} (${d.source}): ${(d.params / 1e6).toFixed(2)} M params, ${(d.macs / 1e9).toFixed(2)} GMACs at ${d.inputSize.join('×')}; pretrained weights: ${from}`;
+    info.textContent = `${d.name}.${d.tag} (${d.source}): ${(d.params / 1e6).toFixed(2)} M params, ${d.macs >= 1e8 ? `${(d.macs / 1e9).toFixed(2)} GMACs` : `${(d.macs / 1e6).toFixed(1)} MMACs`} at ${d.inputSize.join('×')}; pretrained weights: ${from}`;
     info.className = 'muted';
   } catch (e) {
     info.textContent = message(e);
@@ -327,7 +327,7 @@ async function train() {
     state.model = model;
     const last = state.history.slice(-perEpoch);
     const mean = (k) => last.reduce((a, p) => a + p[k], 0) / last.length;
-    setStatus(`trained ${model.name} (${headOnly ? 'the classifier only' : 'the whole network'}, ${pretrained ? 'pretrained' : 'random init'}) on ${items.length} images of ${classes.length} classes in ${((performance.now() - t0) / 1000).toFixed(1)} s: last epoch's loss ${mean('loss').toFixed(3)}, accuracy ${(100 * mean('acc')).toFixed(0)}% (augmented). ${model.notes.join('; ')}`, 'info', 'trained');
+    setStatus(`trained ${model.name} (${headOnly ? 'the classifier only' : 'the whole network'}, ${pretrained ? 'pretrained' : 'random init'}) on ${items.length} images of ${classes.length} classes in ${((performance.now() - t0) / 1000).toFixed(1)} s: last epoch's loss ${mean('loss').toFixed(3)}, accuracy ${(100 * mean('acc')).toFixed(0)}% (augmented). ${model.notes.filter((n) => !n.startsWith('random weights')).join('; ')}`, 'info', 'trained');
   } catch (e) {
     setStatus(`training failed: ${message(e)}`, 'error', 'failed');
   } finally {

@@ -44,7 +44,7 @@ async function webBundle(tmp: string): Promise<string> {
     if (!existsSync(join(built, 'tsimm-worker.js'))) throw new InputError(`${built} lacks tsimm-web.js/tsimm-worker.js; build them with npm run prepare`);
     return built;
   }
-  const { buildWebBundles } = (await import(new URL('../../web/build.ts', import.meta.url).href)) as typeof import('../../web/build.js');
+  const { buildWebBundles } = (await import(new URL('../../web/build.ts', import.meta.url).href)) as { buildWebBundles: (outfile: string) => Promise<unknown> };
   await buildWebBundles(join(tmp, 'tsimm-web.js'));
   return tmp;
 }

@@ -33,7 +33,8 @@ const CLASSES = [1, 7, 8];
 const TRAIN_PER_CLASS = 12;
 const HELD_OUT_PER_CLASS = 10;
 
-const dir = mkdtempSync(join(tmpdir(), 'tsimm-studio-'));
+/** Scratch folder of the run (made in `before`, so a skipped suite leaves nothing behind). */
+let dir: string;
 const name = (c: number) => FASHION_MNIST_CLASSES[c]!.replace(/[^A-Za-z]+/g, '-');
 
 /** The first test-split images of each class as PNGs: train/<class>/N.png and held/<class>/N.png. */
@@ -109,6 +110,7 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
   const card = (i: number) => page.locator('.class').nth(i);
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tsimm-studio-'));
     hub = await startHub(hubRequests);
     [images, studio] = await Promise.all([writeImages(), startStudio(['--port', '0', '--hub-url', hub.url])]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
@@ -120,7 +122,7 @@ describeOrSkip('tsimm studio in Chromium', NO_CHROMIUM || NO_FASHION, () => {
     await browser?.close();
     if (studio?.child.exitCode === null) studio.child.kill('SIGKILL');
     hub?.server.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('records frames from the webcam into a class', async () => {

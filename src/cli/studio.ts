@@ -73,7 +73,7 @@ function writeSite(out: string, web: string, ort: string, config: string): strin
     for (const f of ['tsimm-web.js', 'tsimm-worker.js']) copyFileSync(join(web, f), join(tmp, f));
     for (const f of ortFiles(ort)) copyFileSync(join(ort, f), join(tmp, 'ort', f));
     if (config !== '{}') writeFileSync(join(tmp, 'studio.json'), config);
-    files.push(...readdirSync(tmp, { recursive: true, encoding: 'utf8' }));
+    files.push(...readdirSync(tmp, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(tmp, f)).isFile()));
     if (existsSync(target)) rmSync(target, { recursive: true });
     renameSync(tmp, target);
   } catch (e) {
@@ -110,7 +110,7 @@ export const studio: Command = {
       if (out !== undefined) {
         const files = writeSite(out, web, ort, config);
         cleanup();
-        process.stdout.write(`${files.filter((f) => !f.endsWith('ort')).map((f) => join(out, f)).join('\n')}\n`);
+        process.stdout.write(`${files.map((f) => join(out, f)).join('\n')}\n`);
         process.stderr.write(`tsimm studio: wrote the page to ${out}; serve that folder over HTTP(S) (COOP/COEP headers let wasm use threads)\n`);
         return 0;
       }

@@ -87,7 +87,7 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
       throw e;
     }
   } else {
-    built.initRandom(a.seed ?? 0);
+    built.initRandom(a.seed ?? 0, a.init);
     notes.push('random weights (pass pretrained: true or weights)');
   }
   // Where to run: WebGPU where there is an adapter (fp16 with shader-f16), else wasm.

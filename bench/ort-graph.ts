@@ -3,9 +3,10 @@
  * (op types whose counts differ: a fusion one side gets and the other does not) and its profiler's kernel time per
  * op type for each (benchmark tooling, not a test).
  *
- *   npx tsx bench/ort-graph.ts MODEL FILE.onnx [--batch 8] [--runs 5] [--threads 2] [--size N]
+ *   npx tsx bench/ort-graph.ts MODEL|A.onnx FILE.onnx [--batch 8] [--runs 5] [--threads 2] [--size N]
  *
- * Random weights (initWeights) and one random input; `--runs` profiled runs after 3 untimed ones, per side.
+ * MODEL: ours with random weights (initWeights); or any ONNX file (e.g. two int8 variants: `--size` then gives
+ * the input size, default 224). One random input; `--runs` profiled runs after 3 untimed ones, per side.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,7 +78,7 @@ function opTypes(buf: Uint8Array): Map<string, number> {
 async function profile(open: (o: ort.InferenceSession.SessionOptions) => Promise<Session>, tag: string): Promise<Map<string, number>> {
   const dir = join(tmp, `prof-${tag}`);
   const session = await open({ enableProfiling: true, profileFilePrefix: join(dir, 'p') } as ort.InferenceSession.SessionOptions);
-  const x = uniformInput([batch, 3, ...(model.inputSize as [number, number])]);
+  const x = uniformInput([batch, 3, ...inputSize]);
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x.data, x.shape) };
   for (let i = 0; i < 3 + runs; i++) await session.run(feeds);
   session.endProfiling();
@@ -94,18 +95,19 @@ async function profile(open: (o: ort.InferenceSession.SessionOptions) => Promise
   return acc;
 }
 
-const model = createModel(name, { inputSize: size }).initWeights(0);
+const model = name.endsWith('.onnx') ? undefined : createModel(name, { inputSize: size }).initWeights(0);
+const inputSize = model?.inputSize ?? [size ?? 224, size ?? 224];
 for (const t of ['ours', 'theirs']) mkdirSync(join(tmp, `prof-${t}`));
 const oursOpt = join(tmp, 'ours.onnx');
 const theirsOpt = join(tmp, 'theirs.onnx');
-const ours = model.toOnnx();
+const ours = model?.toOnnx() ?? name;
 await (await createSession(ours, { threads, optimizedModelPath: oursOpt })).release();
 await (await createSession(file, { threads, optimizedModelPath: theirsOpt })).release();
 const a = opTypes(readFileSync(oursOpt));
 const b = opTypes(readFileSync(theirsOpt));
 // The options createSession uses (sessionOptions), plus the profiler.
 const prof = (o: ort.InferenceSession.SessionOptions) => ({ ...sessionOptions({ threads }), ...o });
-const pa = await profile((o) => ort.InferenceSession.create(ours, prof(o)), 'ours');
+const pa = await profile((o) => (typeof ours === 'string' ? ort.InferenceSession.create(ours, prof(o)) : ort.InferenceSession.create(ours, prof(o))), 'ours');
 const pb = await profile((o) => ort.InferenceSession.create(file, prof(o)), 'theirs');
 rmSync(tmp, { recursive: true, force: true });
 // The profiler names kernels without their domain: rows are op types, node counts say which domains.

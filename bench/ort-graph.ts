@@ -6,7 +6,7 @@
  *   npx tsx bench/ort-graph.ts MODEL|A.onnx FILE.onnx [--batch 8] [--runs 5] [--threads 2] [--size N]
  *
  * MODEL: ours with random weights (initWeights); or any ONNX file (e.g. two int8 variants: `--size` then gives
- * the input size, default 224). One random input; `--runs` profiled runs after 3 untimed ones, per side.
+ * the input size, default 224). One random input; `--runs` profiled runs each after 3 untimed ones, the two sides taking turns run by run.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,30 +74,40 @@ function opTypes(buf: Uint8Array): Map<string, number> {
   return counts;
 }
 
-/** Kernel ms per run by op type, from ORT's profiler, after 3 untimed runs. */
-async function profile(open: (o: ort.InferenceSession.SessionOptions) => Promise<Session>, tag: string): Promise<Map<string, number>> {
-  const dir = join(tmp, `prof-${tag}`);
-  const session = await open({ enableProfiling: true, profileFilePrefix: join(dir, 'p') } as ort.InferenceSession.SessionOptions);
-  const x = uniformInput([batch, 3, ...inputSize]);
-  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x.data, x.shape) };
-  for (let i = 0; i < 3 + runs; i++) await session.run(feeds);
-  session.endProfiling();
-  await session.release();
-  type Ev = { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } };
-  const events = JSON.parse(readFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.json'))!), 'utf8')) as Ev[];
-  const timed = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((p, q) => p.ts - q.ts).slice(3);
-  const acc = new Map<string, number>();
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !timed.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur)) continue;
-    const op = e.args?.op_name ?? '?';
-    acc.set(op, (acc.get(op) ?? 0) + e.dur / 1000 / runs);
+/**
+ * Kernel ms per run by op type for each session, from ORT's profiler: 3 untimed runs, then `runs` runs taking
+ * turns (one of ours, one of theirs), so both see the same load.
+ */
+type Open = (o: ort.InferenceSession.SessionOptions) => Promise<Session>;
+async function profileBoth(opens: [Open, Open]): Promise<[Map<string, number>, Map<string, number>]> {
+  const dirs = opens.map((_, k) => join(tmp, `prof-${k}`));
+  const sessions: Session[] = [];
+  for (const [k, open] of opens.entries()) {
+    mkdirSync(dirs[k]!);
+    sessions.push(await open({ enableProfiling: true, profileFilePrefix: join(dirs[k]!, 'p') } as ort.InferenceSession.SessionOptions));
   }
-  return acc;
+  const x = uniformInput([batch, 3, ...inputSize]);
+  for (let i = 0; i < 3 + runs; i++) for (const s of sessions) await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', x.data, x.shape) });
+  type Ev = { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } };
+  const out: Map<string, number>[] = [];
+  for (const [k, s] of sessions.entries()) {
+    s.endProfiling();
+    await s.release();
+    const events = JSON.parse(readFileSync(join(dirs[k]!, readdirSync(dirs[k]!).find((f) => f.endsWith('.json'))!), 'utf8')) as Ev[];
+    const timed = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((p, q) => p.ts - q.ts).slice(3);
+    const acc = new Map<string, number>();
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !timed.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur)) continue;
+      const op = e.args?.op_name ?? '?';
+      acc.set(op, (acc.get(op) ?? 0) + e.dur / 1000 / runs);
+    }
+    out.push(acc);
+  }
+  return [out[0]!, out[1]!];
 }
 
 const model = name.endsWith('.onnx') ? undefined : createModel(name, { inputSize: size }).initWeights(0);
 const inputSize = model?.inputSize ?? [size ?? 224, size ?? 224];
-for (const t of ['ours', 'theirs']) mkdirSync(join(tmp, `prof-${t}`));
 const oursOpt = join(tmp, 'ours.onnx');
 const theirsOpt = join(tmp, 'theirs.onnx');
 const ours = model?.toOnnx() ?? name;
@@ -107,8 +117,10 @@ const a = opTypes(readFileSync(oursOpt));
 const b = opTypes(readFileSync(theirsOpt));
 // The options createSession uses (sessionOptions), plus the profiler.
 const prof = (o: ort.InferenceSession.SessionOptions) => ({ ...sessionOptions({ threads }), ...o });
-const pa = await profile((o) => (typeof ours === 'string' ? ort.InferenceSession.create(ours, prof(o)) : ort.InferenceSession.create(ours, prof(o))), 'ours');
-const pb = await profile((o) => ort.InferenceSession.create(file, prof(o)), 'theirs');
+const [pa, pb] = await profileBoth([
+  (o) => (typeof ours === 'string' ? ort.InferenceSession.create(ours, prof(o)) : ort.InferenceSession.create(ours, prof(o))),
+  (o) => ort.InferenceSession.create(file, prof(o)),
+]);
 rmSync(tmp, { recursive: true, force: true });
 // The profiler names kernels without their domain: rows are op types, node counts say which domains.
 const byOp = (m: Map<string, number>) => {
@@ -123,7 +135,7 @@ const byOp = (m: Map<string, number>) => {
 const [ca, cb] = [byOp(a), byOp(b)];
 const keys = [...new Set([...ca.keys(), ...cb.keys(), ...pa.keys(), ...pb.keys()])].sort((p, q) => (pa.get(q) ?? 0) + (pb.get(q) ?? 0) - (pa.get(p) ?? 0) - (pb.get(p) ?? 0));
 const f1 = (v?: number) => (v === undefined ? '–' : v.toFixed(1));
-console.log(`${name} vs ${file}, batch ${batch}, ${threads} threads, ${runs} profiled runs each`);
+console.log(`${name} vs ${file}, batch ${batch}, ${threads} threads, ${runs} profiled runs each, taking turns`);
 console.log(`| op type | nodes ours | nodes theirs | kernel ms ours | kernel ms theirs |\n| --- | --- | --- | --- | --- |`);
 for (const k of keys) console.log(`| ${k} | ${ca.get(k)?.join(' + ') ?? 0} | ${cb.get(k)?.join(' + ') ?? 0} | ${f1(pa.get(k))} | ${f1(pb.get(k))} |`);
 const sum = (m: Map<string, number>) => [...m.values()].reduce((s, v) => s + v, 0);

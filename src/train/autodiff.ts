@@ -14,6 +14,7 @@ import { buildLoss, type LossSpec } from './loss.js';
 import type { BnStatSpec, MaskSpec, TrainSpec } from './engine.js';
 import { OnnxBuilder } from './onnx-builder.js';
 import { MODERN_RULES } from './autodiff-modern.js';
+import { nchwcConv } from './nchwc.js';
 
 export interface TrainGraphOptions {
   /** Parameters that get a gradient (graph inputs); every other parameter is a constant of the graph. */
@@ -25,6 +26,11 @@ export interface TrainGraphOptions {
   weights: WeightMap;
   /** Intermediate IR values to expose as extra outputs (debugging parity). */
   extraOutputs?: string[];
+  /**
+   * ONNX Runtime's NCHWc block size (8 or 16) to run convs with fed weights on its blocked kernels
+   * (src/train/nchwc.ts); absent or 0: standard ONNX only (onnxruntime-web, other runtimes).
+   */
+  nchwc?: number;
 }
 
 
@@ -217,7 +223,17 @@ const RULES: Record<string, Rule> = {
   },
 
   Conv: {
-    forward: (c, n) => plain(c, n),
+    forward(c, n) {
+      const [wName, bName] = n.params as [string, string | undefined];
+      // Constant (frozen) weights are left to ORT, which reorders them once at load.
+      if (c.o.nchwc && c.trainable(wName)) {
+        const [kh, kw] = n.attrs['kernel_shape'] as number[];
+        const spec = { x: n.inputs[0]!, w: wName, ...(bName ? { bias: bName } : {}), inCh: c.shape(n.inputs[0]!)[1] as number, outCh: c.shape(n.outputs[0]!)[1] as number };
+        const a = attrs(n);
+        if (nchwcConv(c.b, { ...spec, group: (a['group'] as number) ?? 1, kh: kh!, kw: kw!, attrs: a, name: n.name, outputs: n.outputs }, c.o.nchwc)) return;
+      }
+      plain(c, n);
+    },
     backward(c, n, [gy]) {
       const [x] = n.inputs as [string];
       const [wName, bName] = n.params as [string, string | undefined];
@@ -267,7 +283,9 @@ const RULES: Record<string, Rule> = {
         const swapped = c.b.op('Reshape', [perGroup, c.b.ints([ch, og, kh, kw])]);
         const flipped = c.b.op('Slice', [swapped, c.b.ints([-1, -1]), c.b.ints([-kh - 1, -kw - 1]), c.b.ints([2, 3]), c.b.ints([-1, -1])]);
         const [pt, pl, pb, pr] = pads as [number, number, number, number];
-        return [c.b.op('Conv', [gy!, flipped], { kernel_shape: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr], group }, `${n.name}:dX`)];
+        const a = { kernel_shape: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr], group };
+        const blocked = c.o.nchwc ? nchwcConv(c.b, { x: gy!, w: flipped, inCh: out, outCh: ch, group, kh, kw, attrs: a, name: `${n.name}:dX` }, c.o.nchwc) : undefined;
+        return [blocked ?? c.b.op('Conv', [gy!, flipped], a, `${n.name}:dX`)];
       }
       // dX = ConvTranspose with the forward weight; output_padding restores the rows a stride dropped.
       const oph = h + pads[0]! + pads[2]! - (sh * (oh - 1) + dh * (kh - 1) + 1);

@@ -117,7 +117,7 @@ async function profile(a: string[]): Promise<void> {
   const trainer = model.trainer(options);
   // The graph the trainer's session runs: with ORT's blocked convs unless TSIMM_NCHWC=0 (src/train/nchwc.ts).
   const block = process.env['TSIMM_NCHWC'] === '0' ? 0 : await nchwcBlock();
-  const g = block ? trainGraphFor(trainer.modelGraph, trainer.weights, options, { nchwc: block }) : trainer.graph;
+  const g = block ? trainGraphFor(trainer.modelGraph, trainer.weights, options, { nchwc: block, nchwcWeightGrad: process.env['TSIMM_NCHWC_DW'] !== '0' }) : trainer.graph;
   const dir = mkdtempSync(join(tmpdir(), 'tsimm-prof-'));
   const session = await ort.InferenceSession.create(g.bytes, {
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential', logSeverityLevel: 3,

@@ -14,7 +14,7 @@ import { buildLoss, type LossSpec } from './loss.js';
 import type { BnStatSpec, MaskSpec, TrainSpec } from './engine.js';
 import { OnnxBuilder } from './onnx-builder.js';
 import { MODERN_RULES } from './autodiff-modern.js';
-import { nchwcConv } from './nchwc.js';
+import { nchwcConv, nchwcWeightGrad } from './nchwc.js';
 
 export interface TrainGraphOptions {
   /** Parameters that get a gradient (graph inputs); every other parameter is a constant of the graph. */
@@ -31,6 +31,8 @@ export interface TrainGraphOptions {
    * (src/train/nchwc.ts); absent or 0: standard ONNX only (onnxruntime-web, other runtimes).
    */
   nchwc?: number;
+  /** With `nchwc`: group-1 weight gradients as blocked convs over the batch too (default true). */
+  nchwcWeightGrad?: boolean;
 }
 
 
@@ -160,7 +162,7 @@ function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
   const { ch, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
   const out = c.shape(n.outputs[0]!)[1] as number;
   const g2 = b.op('Reshape', [b.op('Transpose', [gy], { perm: [1, 0, 2, 3] }), b.ints([out, -1])], {}, `${n.name}:dW`);
-  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.ints([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
+  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.ints([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])], {}, `${n.name}:dW`) : x;
   const xt = b.op('Transpose', [padded], { perm: [1, 0, 2, 3] }, `${n.name}:dW`);
   const [, , hp, wp] = [0, 0, c.shape(x)[2] as number + pads[0]! + pads[2]!, (c.shape(x)[3] as number) + pads[1]! + pads[3]!];
   const taps: string[] = [];
@@ -169,12 +171,12 @@ function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
       const h0 = i * dh;
       const w0 = j * dw;
       const whole = h0 === 0 && w0 === 0 && sh === 1 && sw === 1 && oh === hp && ow === wp;
-      const win = whole ? xt : b.op('Slice', [xt, b.ints([h0, w0]), b.ints([h0 + sh * (oh - 1) + 1, w0 + sw * (ow - 1) + 1]), b.ints([2, 3]), b.ints([sh, sw])]);
+      const win = whole ? xt : b.op('Slice', [xt, b.ints([h0, w0]), b.ints([h0 + sh * (oh - 1) + 1, w0 + sw * (ow - 1) + 1]), b.ints([2, 3]), b.ints([sh, sw])], {}, `${n.name}:dW`);
       const tap = b.op('Gemm', [g2, b.op('Reshape', [win, b.ints([ch, -1])])], { transB: 1 }, `${n.name}:dW`);
       taps.push(kh * kw === 1 ? tap : b.op('Reshape', [tap, b.ints([out, ch, 1])]));
     }
   }
-  const stacked = taps.length === 1 ? taps[0]! : b.op('Concat', taps, { axis: 2 });
+  const stacked = taps.length === 1 ? taps[0]! : b.op('Concat', taps, { axis: 2 }, `${n.name}:dW`);
   return b.op('Reshape', [stacked, b.ints([out, ch, kh, kw])]);
 }
 
@@ -225,10 +227,13 @@ const RULES: Record<string, Rule> = {
   Conv: {
     forward(c, n) {
       const [wName, bName] = n.params as [string, string | undefined];
-      // Constant (frozen) weights are left to ORT, which reorders them once at load.
-      if (c.o.nchwc && c.trainable(wName)) {
+      // Constant (frozen) weights are left to ORT, which reorders them once at load. Convs on few input channels
+      // (the RGB stem) stay standard: the stem's MaxPool routes gradients by argmax, so last-bit differences there
+      // move whole gradient entries (grad fixtures at batch 2), and the stem is a small share of the step.
+      const inCh = c.shape(n.inputs[0]!)[1] as number;
+      if (c.o.nchwc && c.trainable(wName) && inCh >= c.o.nchwc) {
         const [kh, kw] = n.attrs['kernel_shape'] as number[];
-        const spec = { x: n.inputs[0]!, w: wName, ...(bName ? { bias: bName } : {}), inCh: c.shape(n.inputs[0]!)[1] as number, outCh: c.shape(n.outputs[0]!)[1] as number };
+        const spec = { x: n.inputs[0]!, w: wName, ...(bName ? { bias: bName } : {}), inCh, outCh: c.shape(n.outputs[0]!)[1] as number };
         const a = attrs(n);
         if (nchwcConv(c.b, { ...spec, group: (a['group'] as number) ?? 1, kh: kh!, kw: kw!, attrs: a, name: n.name, outputs: n.outputs }, c.o.nchwc)) return;
       }
@@ -241,7 +246,18 @@ const RULES: Record<string, Rule> = {
       const group = (n.attrs['group'] as number) ?? 1;
       if (bName && c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints(SPATIAL)], { keepdims: 0 }));
       const [, , hIn, wIn] = c.shape(x) as number[];
-      if (c.trainable(wName) && kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && hIn! * wIn! >= 784) {
+      const out0 = c.shape(n.outputs[0]!)[1] as number;
+      const blockedDw =
+        c.trainable(wName) && group === 1 && c.o.nchwc && c.o.nchwcWeightGrad !== false
+          ? nchwcWeightGrad(c.b, { x, gy: gy!, inCh: ch, outCh: out0, kh, kw, oh, ow, strides: [sh, sw], dilations: [dh, dw], pads, name: `${n.name}:dW` }, c.o.nchwc)
+          : undefined;
+      if (blockedDw) {
+        // [C, O, fh, fw] → [O, C, kh, kw] (fh > kh where the stride leaves rows no output reads).
+        const fh = Math.floor((h + pads[0]! + pads[2]! - sh * (oh - 1) - 1) / dh) + 1;
+        const fw = Math.floor((w + pads[1]! + pads[3]! - sw * (ow - 1) - 1) / dw) + 1;
+        const cut = fh !== kh || fw !== kw ? c.b.op('Slice', [blockedDw, c.b.ints([0, 0]), c.b.ints([kh, kw]), c.b.ints([2, 3])]) : blockedDw;
+        c.addParamGrad(wName, c.b.op('Transpose', [cut], { perm: [1, 0, 2, 3] }, `${n.name}:dW`));
+      } else if (c.trainable(wName) && kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && hIn! * wIn! >= 784) {
         // Large 1×1 convs: one batched product per sample, dy[n]·x[n]ᵀ (ORT fuses the transpose), summed over N:
         // 1.2–1.4× faster than one GEMM on transposed copies (bench/README.md, training).
         const out = c.shape(n.outputs[0]!)[1] as number;

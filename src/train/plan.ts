@@ -83,7 +83,7 @@ function lossSpec(d?: DistillOptions): LossSpec {
 }
 
 /** The training graph of a model graph with these options (also what the browser runs). */
-export function trainGraphFor(graph: Graph, weights: WeightMap, o: TrainerOptions = {}, emit: { nchwc?: number } = {}): TrainGraph {
+export function trainGraphFor(graph: Graph, weights: WeightMap, o: TrainerOptions = {}, emit: { nchwc?: number; nchwcWeightGrad?: boolean } = {}): TrainGraph {
   const plan = trainablePlan(graph, o);
   return buildTrainGraph(graph, { ...plan, loss: lossSpec(o.distill), weights, ...emit });
 }

@@ -124,7 +124,7 @@ export class Trainer {
     const block = wanted && trainsConv ? await nchwcBlock() : 0;
     if (block) {
       try {
-        const blocked = trainGraphFor(this.modelGraph, this.weights, this.options, { nchwc: block });
+        const blocked = trainGraphFor(this.modelGraph, this.weights, this.options, { nchwc: block, nchwcWeightGrad: process.env['TSIMM_NCHWC_DW'] !== '0' });
         const session = await ort.InferenceSession.create(blocked.bytes, opts);
         this.graph = blocked;
         this.nchwc = block;

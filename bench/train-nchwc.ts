@@ -4,12 +4,18 @@
  *
  *   [VARIANTS=plain,convs,all] npx tsx bench/train-nchwc.ts [MODEL] [SIZE] [BATCH] [STEPS] [THREADS]   (default resnet18 32 64 6 2)
  */
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createModel } from '../src/model.js';
+import { machineInfo } from '../src/tasks/bench.js';
 import { nchwcBlock, type Trainer } from '../src/train/trainer.js';
 
 const [name = 'resnet18', size = '32', batch = '64', steps = '6', threads = '2'] = process.argv.slice(2);
 const [s, n] = [Number(size), Number(batch)];
-console.log('block', await nchwcBlock());
+const block = await nchwcBlock();
+console.log('block', block);
+const checks: Record<string, { loss: number; worstRelGradDiff: number }> = {};
 const mk = (nchwc: boolean) => createModel(name, { inputSize: s }).initWeights(0).trainer({ optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4, labelSmoothing: 0.1, batchNorm: 'train', threads: Number(threads), nchwc });
 // Variants: plain (standard ops), convs (forward + dX blocked, TSIMM_NCHWC_DW=0), all (+ blocked dW).
 const variants = (process.env['VARIANTS'] ?? 'plain,convs,all').split(',');
@@ -31,6 +37,7 @@ for (const v of variants) {
     worst = Math.max(worst, Math.sqrt(d / Math.max(q, 1e-12)));
   }
   console.log(`${v}: nchwc ${t.nchwc}, loss ${f.loss}, worst per-tensor relative gradient difference to ${variants[0]} ${worst.toExponential(2)}`);
+  checks[v] = { loss: f.loss, worstRelGradDiff: worst };
   trainers.push({ v, t, ms: [] });
 }
 for (let k = 0; k < Number(steps); k++) {
@@ -42,3 +49,25 @@ for (let k = 0; k < Number(steps); k++) {
 }
 const med = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
 for (const r of trainers) console.log(`${name} ${s}px b${n} ${r.v}: ${r.ms.map(Math.round).join(' ')} | median ${Math.round(med(r.ms))} | ratio to ${variants[0]} ${(med(r.ms) / med(trainers[0]!.ms)).toFixed(3)}`);
+
+const git = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+const out = {
+  kind: 'train-nchwc',
+  date: new Date().toISOString(),
+  machine: machineInfo(Number(threads)),
+  git,
+  model: name, size: s, batch: n, block,
+  protocol: 'one process, the variants take turns step by step (order reversed every step), after one untimed forward/backward each; ratio = median step / median step of the first variant',
+  variants: trainers.map((r) => ({ variant: r.v, stepMs: r.ms.map(Math.round), medianMs: Math.round(med(r.ms)), ratio: Number((med(r.ms) / med(trainers[0]!.ms)).toFixed(3)), ...checks[r.v] })),
+};
+const dir = join(dirname(import.meta.filename), 'results', 'vm');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `${out.date.slice(0, 10)}-train-nchwc-${name}-${s}x${n}.json`);
+writeFileSync(file, `${JSON.stringify(out, null, 1)}\n`);
+console.log(`wrote ${file}`);

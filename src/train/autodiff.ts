@@ -135,6 +135,20 @@ function geometry(c: Ctx, n: Node) {
   return { ch, h, w, oh, ow, kh: kh!, kw: kw!, sh: sh!, sw: sw!, dh: dh!, dw: dw!, pads };
 }
 
+/**
+ * The one kernel tap a conv on a 1×1 map reads (every other tap sees only padding), or undefined: such a conv is
+ * a matrix product with that tap, [N, C] · W[:, :, ti, tj]ᵀ (resnet18 at 32 px: 3 of its 512→512 3×3 convs,
+ * where im2col spent 8 of 9 columns on zeros).
+ */
+function centreTap(c: Ctx, n: Node): [number, number] | undefined {
+  const { h, w, oh, ow, kh, kw, dh, dw, pads } = geometry(c, n);
+  const group = (n.attrs['group'] as number) ?? 1;
+  const [pt, pl] = pads as [number, number];
+  if (h !== 1 || w !== 1 || oh !== 1 || ow !== 1 || group !== 1 || kh * kw === 1 || pt % dh !== 0 || pl % dw !== 0) return undefined;
+  const [ti, tj] = [pt / dh, pl / dw];
+  return ti < kh && tj < kw ? [ti, tj] : undefined;
+}
+
 /** A transposed window op's output cut back to the input's extent: `full` starts at -pad, spans `size`. */
 function cropTo(c: Ctx, v: string, fullH: number, fullW: number, pt: number, pl: number, h: number, w: number): string {
   const padH = Math.max(0, pt + h - fullH);
@@ -227,6 +241,17 @@ const RULES: Record<string, Rule> = {
   Conv: {
     forward(c, n) {
       const [wName, bName] = n.params as [string, string | undefined];
+      const tap = centreTap(c, n);
+      if (tap) {
+        const b = c.b;
+        const [ch, out] = [c.shape(n.inputs[0]!)[1] as number, c.shape(n.outputs[0]!)[1] as number];
+        const wc = b.op('Reshape', [b.op('Slice', [wName, b.ints(tap), b.ints([tap[0] + 1, tap[1] + 1]), b.ints([2, 3])]), b.ints([out, ch])], {}, `${n.name}:tap`);
+        const x2 = b.op('Reshape', [n.inputs[0]!, b.ints([0, ch])]);
+        const y = b.op('Gemm', bName ? [x2, wc, bName] : [x2, wc], { transB: 1 }, n.name);
+        b.node('Reshape', [y, b.ints([0, out, 1, 1])], {}, n.name, n.outputs);
+        c.saved.set(n, { wc, x2 });
+        return;
+      }
       // Constant (frozen) weights are left to ORT, which reorders them once at load. Convs on few input channels
       // (the RGB stem) stay standard: the stem's MaxPool routes gradients by argmax, so last-bit differences there
       // move whole gradient entries (grad fixtures at batch 2), and the stem is a small share of the step.
@@ -245,6 +270,19 @@ const RULES: Record<string, Rule> = {
       const { ch, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
       const group = (n.attrs['group'] as number) ?? 1;
       if (bName && c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints(SPATIAL)], { keepdims: 0 }));
+      const tap = centreTap(c, n);
+      if (tap) {
+        // The matrix product's rules; dW is the tap's [O, C] padded back to the kernel with zeros.
+        const b = c.b;
+        const { wc, x2 } = c.saved.get(n)! as { wc: string; x2: string };
+        const out = c.shape(n.outputs[0]!)[1] as number;
+        const g2 = b.op('Reshape', [gy!, b.ints([0, out])]);
+        if (c.trainable(wName)) {
+          const dWc = b.op('Reshape', [b.op('Gemm', [g2, x2], { transA: 1 }, `${n.name}:dW`), b.ints([out, ch, 1, 1])]);
+          c.addParamGrad(wName, b.op('Pad', [dWc, b.ints([0, 0, tap[0], tap[1], 0, 0, kh - 1 - tap[0], kw - 1 - tap[1]])], {}, `${n.name}:dW`));
+        }
+        return [c.needs.has(x) ? b.op('Reshape', [b.op('Gemm', [g2, wc], {}, `${n.name}:dX`), b.ints([0, ch, 1, 1])]) : undefined];
+      }
       const [, , hIn, wIn] = c.shape(x) as number[];
       const out0 = c.shape(n.outputs[0]!)[1] as number;
       const blockedDw =

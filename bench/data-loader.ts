@@ -2,7 +2,7 @@
  * The data side of `tsimm train` on small PNGs (benchmark, not a test): seconds per epoch of the DataLoader alone
  * (decode + train transform + batching, no model) on the Fashion-MNIST ImageFolder slice of bench/small-images.ts,
  * with the decoded-image cache off and on, and the per-image decode of a 28×28 PNG by sharp (`decodeImage`) and by
- * the PNG fast path (`src/data/png.ts`), taking turns in one run.
+ * the PNG fast path (`src/node/png.ts`), taking turns in one run.
  *
  *   npx tsx bench/data-loader.ts [--slice /tmp/fmnist-slice] [--epochs 3] [--workers 1] [--no-save]
  */
@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { imageFolder } from '../src/data/datasets.js';
 import { DataLoader, siblingModule } from '../src/data/loader.js';
-import { decodeSimplePng } from '../src/data/png.js';
+import { decodeSimplePng } from '../src/node/png.js';
 import { decodeImage } from '../src/data/preprocess.js';
 import { machineInfo } from '../src/tasks/bench.js';
 

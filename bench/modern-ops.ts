@@ -5,9 +5,11 @@
  * int8 latency timed alternately run by run in one process. Held-out inputs: int8 calibrated on two other
  * batches of the same kind; photos: calibrated on half of ../shared/data/images, checked on the other half.
  *
- * Weights: "fixture weights v1" from ../shared when present (the only non-random weights without a download),
- * else the deterministic init. Usage: npx tsx bench/modern-ops.ts [--models convnext_atto,vit_tiny_patch16_224]
- * [--runs 30] → prints JSON and writes bench/results/vm/<date>-modern-ops.json.
+ * Weights: "fixture weights v1" from ../shared when present (the only non-random weights without a download);
+ * for a model without a fixture folder but without BatchNorm either (ConvNeXt, ViT), the same rule's weights
+ * (they need no measured BN statistics); else the deterministic init. Usage: npx tsx bench/modern-ops.ts
+ * [--models convnext_atto,vit_tiny_patch16_224] [--runs 30] [--tag modern-ops] → prints JSON and writes
+ * bench/results/vm/<date>-<tag>.json.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import { createModel, type Model } from '../src/model.js';
 import { createSession, runSession, type Session } from '../src/runtime/session.js';
 import { machineInfo } from '../src/tasks/bench.js';
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../src/tasks/quantize.js';
-import { fixtureInput, loadFixture, NO_SHARED, SHARED } from '../test/helpers/fixtures.js';
+import { FIXTURES, fixtureInput, fixtureTensor, loadFixture, NO_SHARED, SHARED } from '../test/helpers/fixtures.js';
 
 const arg = (k: string, d: string) => {
   const i = process.argv.indexOf(k);
@@ -24,6 +26,7 @@ const arg = (k: string, d: string) => {
 };
 const models = arg('--models', 'convnext_atto,vit_tiny_patch16_224').split(',');
 const runs = Number(arg('--runs', '30'));
+const tag = arg('--tag', 'modern-ops');
 const tmp = mkdtempSync(join(tmpdir(), 'tsimm-modern-ops-'));
 
 /** op_type of every node of a model's main graph (ModelProto.graph 7 → GraphProto.node 1 → NodeProto.op_type 4). */
@@ -95,8 +98,14 @@ const photos = join(SHARED, 'data', 'images');
 const results: unknown[] = [];
 for (const name of models) {
   const m: Model = createModel(name);
-  if (NO_SHARED) m.initWeights(1);
-  else m.setWeights(loadFixture(name).weights);
+  let weights = 'init';
+  if (!NO_SHARED && existsSync(join(FIXTURES, name))) {
+    m.setWeights(loadFixture(name).weights);
+    weights = 'fixture-v1';
+  } else if (!NO_SHARED && !m.parameters().some((p) => p.name.endsWith('running_var'))) {
+    m.setWeights(new Map(m.parameters().map((p) => [p.name, { shape: p.shape, data: fixtureTensor(p.name, p.shape, 0) }])));
+    weights = 'fixture-v1 rule (no BN statistics needed)';
+  } else m.initWeights(1);
   const [h, w] = m.inputSize;
   const fp32 = await optimizedOps(m.toOnnx(), `${name}-fp32`);
   const ranges = await calibrate(m, [1, 2].map((s) => fixtureInput([4, 3, h, w], 100 + s)));
@@ -113,12 +122,12 @@ for (const name of models) {
   const timing: Record<string, unknown> = {};
   for (const batch of [1, 8]) timing[`batch${batch}`] = await alternate(fp32.session, int8.session, fixtureInput([batch, 3, h, w], 7));
   const fused = Object.keys(fp32.ops).filter((op) => /Attention/.test(op));
-  results.push({ model: name, weights: NO_SHARED ? 'init' : 'fixture-v1', attentionFused: fused.length > 0, fp32Ops: fp32.ops, int8Ops: int8.ops, int8HeldOut: heldOut, int8Photos: onPhotos, timing });
+  results.push({ model: name, weights, attentionFused: fused.length > 0, fp32Ops: fp32.ops, int8Ops: int8.ops, int8HeldOut: heldOut, int8Photos: onPhotos, timing });
   console.error(`${name}: attention fused ${fused.length > 0}; int8 top-1 agreement ${heldOut.top1Agreement} (held-out), ${onPhotos?.top1Agreement} (photos); int8 speed-up ${JSON.stringify(timing)}`);
 }
 rmSync(tmp, { recursive: true, force: true });
 const out = { date: new Date().toISOString(), machine: machineInfo(), protocol: `median of ${runs} alternating runs after 5 warm-up pairs`, results };
 const dir = join('bench', 'results', 'vm');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, `${out.date.slice(0, 10)}-modern-ops.json`), `${JSON.stringify(out, null, 1)}\n`);
+writeFileSync(join(dir, `${out.date.slice(0, 10)}-${tag}.json`), `${JSON.stringify(out, null, 1)}\n`);
 console.log(JSON.stringify(out, null, 1));

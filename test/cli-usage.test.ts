@@ -66,6 +66,10 @@ describe('issue 20.1: a checkpoint whose classifier disagrees never runs a rando
     const [r] = await classify(m, [join(dir, 'x.png')], { topk: 1 });
     assert.match(r!.predictions![0]!.label, /^garment\d$/);
     assert.throws(() => createModel('resnet34', { weights: run }), /was trained as resnet18 \(its config\.json says so\), not resnet34/);
+    // The CLI's --weights takes the run directory too, with the same answer.
+    const p = tsimm('predict', 'resnet18', '--weights', run, join(dir, 'x.png'), '--topk', '1', '--json');
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(JSON.stringify(p.stdout).includes(r!.predictions![0]!.label), true);
   });
 
   it('a model created with inputSize: 28 reports [3, 28, 28] in cfg (and the registry default otherwise)', () => {

@@ -5,7 +5,7 @@
  * Forward parity of the four fixtures runs in parity.test.ts (it enumerates every registered fixture).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,11 +16,8 @@ import { fit, type Batch, type BatchSource } from '../src/train/fit.js';
 import { dropMasks } from '../src/train/engine.js';
 import { timmInit } from '../src/train/init.js';
 import { Rng } from '../src/util/rng.js';
-import { readNpy, writeNpy } from '../src/node/npy.js';
-import { loadSafetensors, saveSafetensors } from '../src/node/safetensors.js';
 import { uniformInput } from '../src/math.js';
-import { runCli } from './helpers/cli.js';
-import { compareRecord, GRAD_FIXTURES_MODERN, gradCases, loadGradCase, NO_GRAD_FIXTURES_MODERN } from './helpers/grad-fixtures.js';
+import { GRAD_FIXTURES_MODERN, gradCases, loadGradCase, NO_GRAD_FIXTURES_MODERN, runGradCase, runningStatErrors } from './helpers/grad-fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';
 
 /** sum(p.numel() for p in timm.create_model(name).parameters()), timm 0.9.16 on PyTorch 1.13. */
@@ -100,24 +97,9 @@ describeOrSkip('grad fixtures of the newer CNNs (tsimm grad vs timm on PyTorch)'
   for (const name of cases) {
     for (const mode of ['eval', 'train'] as const) {
       it(`${name} ${mode} mode: loss, logits, every gradient, running statistics, one SGD step`, (t) => {
-        const c = loadGradCase(name, GRAD_FIXTURES_MODERN);
-        const weights = join(tmp, `${name}.safetensors`);
-        const input = join(tmp, `${name}.npy`);
-        saveSafetensors(weights, c.weights);
-        writeNpy(input, c.input);
-        const out = join(tmp, `${name}-${mode}`);
-        const args = ['grad', c.meta.model, '--weights', weights, '--input', input, '--targets', c.meta.targets.join(','), '--num-classes', String(c.meta.num_classes)];
-        const r = runCli(tmp, [...args, '--batch-norm', mode === 'train' ? 'train' : 'frozen', '--label-smoothing', '0.1', '--sgd', '0.01,0.9,1e-4', '-o', out]);
-        assert.equal(r.code, 0, r.stderr);
-        const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { loss: number; loss_after_sgd_step: number };
-        const checks = compareRecord(c.meta, c.meta[mode], {
-          loss: result.loss,
-          after: result.loss_after_sgd_step,
-          logits: readNpy(join(out, 'logits.npy')).data,
-          refLogits: readNpy(join(c.dir, `logits_${mode}.npy`)).data,
-          grads: loadSafetensors(join(out, 'grads.safetensors')),
-        });
-        const rec = c.meta[mode];
+        const run = runGradCase(tmp, name, mode, GRAD_FIXTURES_MODERN);
+        const { checks, result } = run;
+        const rec = run.c.meta[mode];
         const step = rec.loss_after_sgd_step_fp64 - rec.loss_fp64;
         if (rec.loss_after_sgd_step_fp64 > 10 * rec.loss_fp64) {
           // The fixture's SGD step diverged (tf_efficientnetv2_b0 eval: loss 11.1 → 1182.9) and its outcome is
@@ -134,19 +116,7 @@ describeOrSkip('grad fixtures of the newer CNNs (tsimm grad vs timm on PyTorch)'
         t.diagnostic(`${name} ${mode}: worst gradient ${worstGrad.what} at ${worstGrad.strict.toFixed(3)} of its strict tolerance`);
         t.diagnostic(`${name} ${mode}: ${checks.length} checks; worst ${worst.what} at ${worst.strict.toFixed(3)} of the README's strict tolerance (${worst.allowed.toFixed(3)} of the float32 allowance)`);
         for (const k of checks) assert.ok(k.allowed <= 1, `${name} ${mode}: ${k.what} is ${k.allowed.toFixed(2)}× its tolerance (strict ${k.strict.toFixed(2)}×)`);
-        if (mode === 'train') {
-          const ours = loadSafetensors(join(out, 'bn_after.safetensors'));
-          for (const [k, ref] of loadSafetensors(join(c.dir, 'bn_after.safetensors'))) {
-            const a = ours.get(k)!.data;
-            let diff = 0;
-            let max = 0;
-            for (let i = 0; i < a.length; i++) {
-              diff = Math.max(diff, Math.abs(a[i]! - ref.data[i]!));
-              max = Math.max(max, Math.abs(ref.data[i]!));
-            }
-            assert.ok(diff <= 1e-3 * Math.max(1, max), `${name}: running statistic ${k} is ${diff} away`);
-          }
-        }
+        if (mode === 'train') for (const e of runningStatErrors(run)) assert.ok(e.diff <= 1e-3 * Math.max(1, e.scale), `${name}: running statistic ${e.key} is ${e.diff} away`);
       });
     }
   }

@@ -5,7 +5,7 @@
  * model's own ONNX graph built independently op by op (no fixture), counts, features and pos_embed resampling.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,16 +20,11 @@ import { buildOnnx, concatChunks } from '../src/onnx/export.js';
 import { detectScheme, mapKeys } from '../src/weights/keymaps.js';
 import type { HostTensor } from '../src/weights/tensor.js';
 import { resamplePosEmbed, resizeBicubic } from '../src/layers/pos-embed.js';
-import { readNpy, writeNpy } from '../src/node/npy.js';
-import { loadSafetensors, saveSafetensors } from '../src/node/safetensors.js';
-import { runCli } from './helpers/cli.js';
-import { fixtureInput, SHARED } from './helpers/fixtures.js';
-import { compareRecord, loadGradCase } from './helpers/grad-fixtures.js';
-import { existsSync } from 'node:fs';
+import { saveSafetensors } from '../src/node/safetensors.js';
+import { fixtureInput } from './helpers/fixtures.js';
+import { GRAD_FIXTURES_MODERN as MODERN, NO_GRAD_FIXTURES_MODERN as NO_MODERN, runGradCase } from './helpers/grad-fixtures.js';
 import { describeOrSkip } from './helpers/skip.js';
 
-const MODERN = join(SHARED, 'grad-fixtures-modern');
-const NO_MODERN: string | false = existsSync(join(MODERN, 'README.md')) ? false : `${MODERN} is absent; these tests run in CI`;
 const CASES = ['convnext_atto_64x2', 'convnextv2_atto_64x2', 'vit_tiny_patch16_224_64x2', 'deit_tiny_distilled_patch16_224_64x2_c10'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'tsimm-modern-'));
@@ -38,23 +33,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 describeOrSkip('grad fixtures: ConvNeXt V1/V2, ViT, DeiT (tsimm grad vs timm)', NO_MODERN, () => {
   for (const name of CASES) {
     for (const mode of ['eval', 'train'] as const) it(`${name} (${mode}): loss, logits, every gradient, one SGD step`, (t) => {
-      const c = loadGradCase(name, MODERN);
-      const weights = join(tmp, `${name}.safetensors`);
-      const input = join(tmp, `${name}.npy`);
-      saveSafetensors(weights, c.weights);
-      writeNpy(input, c.input);
-      const out = join(tmp, `${name}-${mode}`);
-      const args = ['grad', c.meta.model, '--weights', weights, '--input', input, '--targets', c.meta.targets.join(','), '--num-classes', String(c.meta.num_classes)];
-      const r = runCli(tmp, [...args, '--batch-norm', mode === 'train' ? 'train' : 'frozen', '--label-smoothing', '0.1', '--sgd', '0.01,0.9,1e-4', '-o', out]);
-      assert.equal(r.code, 0, r.stderr);
-      const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { loss: number; loss_after_sgd_step: number };
-      const checks = compareRecord(c.meta, c.meta[mode], {
-        loss: result.loss,
-        after: result.loss_after_sgd_step,
-        logits: readNpy(join(out, 'logits.npy')).data,
-        refLogits: readNpy(join(c.dir, `logits_${mode}.npy`)).data,
-        grads: loadSafetensors(join(out, 'grads.safetensors')),
-      });
+      const { checks } = runGradCase(tmp, name, mode, MODERN);
       const worst = checks.reduce((a, b) => (b.strict > a.strict ? b : a));
       t.diagnostic(`${name} ${mode}: ${checks.length} checks; worst ${worst.what} at ${worst.strict.toFixed(3)} of the README's strict tolerance`);
       for (const k of checks) assert.ok(k.strict <= 1, `${name}: ${k.what} is ${k.strict.toFixed(2)}× its tolerance`);

@@ -14,7 +14,7 @@ import { resolvePreprocess } from '../src/data/transforms.js';
 import { crop, resizePil, type RgbImage } from '../src/data/resize.js';
 import { defaultPadding, padCrop, smallImageTransform, trainRecipeDefaults } from '../src/data/small-image.js';
 import { makeTransform } from '../src/data/train-transform.js';
-import { decodeSimplePng } from '../src/data/png.js';
+import { decodeSimplePng } from '../src/node/png.js';
 import { simdPasses } from '../src/data/resize-simd.js';
 import { decodeImage } from '../src/data/preprocess.js';
 import { deriveRng } from '../src/data/augment.js';

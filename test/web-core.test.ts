@@ -74,6 +74,8 @@ it('the guard itself refuses a Node adapter', async () => {
 
 const SEEDS = Object.keys(JSON.parse(readFileSync(join(REPO, 'data/seed-models.json'), 'utf8')) as Record<string, unknown>).sort();
 /** Models run in the page at this size, up to this many parameters (the rest are built and counted only). */
+/** timm's published rows of the newer families (MobileNetV3, EfficientNetV2, ConvNeXt, ViT/DeiT). */
+const MODERN = Object.keys(JSON.parse(readFileSync(join(REPO, 'data/seed-models-timm-modern.json'), 'utf8')) as Record<string, unknown>).sort();
 const RUN_SIZE = 64;
 const RUN_MAX_PARAMS = Number(process.env['TSIMM_WEB_RUN_MAX_PARAMS'] ?? 30e6);
 
@@ -103,8 +105,8 @@ describeOrSkip('the zoo in Chromium', NO_CHROMIUM, () => {
     server?.close();
   });
 
-  it(`builds all ${SEEDS.length} seed models in the page, with Node's parameter counts`, async (t) => {
-    assert.equal(SEEDS.length, 70);
+  /** describeModel in the page for each name, checked against Node's counts. */
+  async function buildInPage(names: string[]): Promise<void> {
     const inPage = await page.evaluate(async (names) => {
       const w = window as unknown as { tsimm: { describeModel(n: string): { params: number; macs: number } } };
       return names.map((n) => {
@@ -115,47 +117,61 @@ describeOrSkip('the zoo in Chromium', NO_CHROMIUM, () => {
           return { name: n, error: String(e) };
         }
       });
-    }, SEEDS);
-    const failed = inPage.filter((r) => 'error' in r);
-    assert.deepEqual(failed, []);
+    }, names);
+    assert.deepEqual(inPage.filter((r) => 'error' in r), []);
     for (const r of inPage) {
       const c = createModel(r.name).counts();
       assert.equal(r.params, c.params, `${r.name}: params`);
       assert.equal(r.macs, c.macs, `${r.name}: MACs`);
     }
-    t.diagnostic(`${inPage.length} of ${SEEDS.length} built in the page`);
+  }
+
+  /** The model on random weights (seed 7) in the page, wasm, against onnxruntime-node on the same weights. */
+  async function runInPage(name: string): Promise<void> {
+    const input = fixtureInput([1, 3, RUN_SIZE, RUN_SIZE], 3);
+    const node = createModel(name, { inputSize: RUN_SIZE }).initWeights(7);
+    const session = await createSession(node.toOnnx({ outputs: ['logits'] }));
+    const want = (await runSession(session, input))['logits']!.data;
+    await session.release();
+    const got = await page.evaluate(
+      async ({ name, size, data }) => {
+        const w = window as unknown as { tsimm: { createModel(n: string, o: object): Promise<{ run(x: object): Promise<{ logits: Float32Array }>; dispose(): Promise<void> }> } };
+        try {
+          const m = await w.tsimm.createModel(name, { seed: 7, inputSize: size, device: 'wasm' });
+          const { logits } = await m.run({ data: new Float32Array(data), shape: [1, 3, size, size] });
+          await m.dispose();
+          return { logits: Array.from(logits) };
+        } catch (e) {
+          return { error: `${(e as Error).message}` };
+        }
+      },
+      { name, size: RUN_SIZE, data: Array.from(input.data) },
+    );
+    assert.ok(!('error' in got), `${name}: ${got.error}`);
+    const err = relError(Float32Array.from(got.logits!), want);
+    assert.ok(err < 1e-4, `${name}: page vs onnxruntime-node relative error ${err}`);
+  }
+
+  it(`builds all ${SEEDS.length} seed models in the page, with Node's parameter counts`, async (t) => {
+    assert.equal(SEEDS.length, 70);
+    await buildInPage(SEEDS);
+    t.diagnostic(`${SEEDS.length} of ${SEEDS.length} built in the page`);
   });
 
   it(`runs the seed models up to ${RUN_MAX_PARAMS / 1e6}M parameters in the page (wasm, ${RUN_SIZE}px) with onnxruntime-node's logits`, async (t) => {
-    const input = fixtureInput([1, 3, RUN_SIZE, RUN_SIZE], 3);
     let ran = 0;
     for (const name of SEEDS) {
-      const node = createModel(name, { inputSize: RUN_SIZE });
-      if (node.counts().params > RUN_MAX_PARAMS) continue;
-      node.initWeights(7);
-      const session = await createSession(node.toOnnx({ outputs: ['logits'] }));
-      const want = (await runSession(session, input))['logits']!.data;
-      await session.release();
-      const got = await page.evaluate(
-        async ({ name, size, data }) => {
-          const w = window as unknown as { tsimm: { createModel(n: string, o: object): Promise<{ run(x: object): Promise<{ logits: Float32Array }>; dispose(): Promise<void> }> } };
-          try {
-            const m = await w.tsimm.createModel(name, { seed: 7, inputSize: size, device: 'wasm' });
-            const { logits } = await m.run({ data: new Float32Array(data), shape: [1, 3, size, size] });
-            await m.dispose();
-            return { logits: Array.from(logits) };
-          } catch (e) {
-            return { error: `${(e as Error).message}` };
-          }
-        },
-        { name, size: RUN_SIZE, data: Array.from(input.data) },
-      );
-      assert.ok(!('error' in got), `${name}: ${got.error}`);
-      const err = relError(Float32Array.from(got.logits!), want);
-      assert.ok(err < 1e-4, `${name}: page vs onnxruntime-node relative error ${err}`);
+      if (createModel(name, { inputSize: RUN_SIZE }).counts().params > RUN_MAX_PARAMS) continue;
+      await runInPage(name);
       ran++;
     }
     t.diagnostic(`${ran} of ${SEEDS.length} seed models ran in the page`);
     assert.ok(ran >= 30, `only ${ran} ran`);
+  });
+
+  it(`builds the ${MODERN.length} newer-family names in the page and runs one of each family (HardSwish, LayerNorm, GELU, attention)`, async () => {
+    assert.ok(MODERN.length >= 56);
+    await buildInPage(MODERN);
+    for (const name of ['mobilenetv3_small_100', 'tf_efficientnetv2_b0', 'convnext_atto', 'convnextv2_atto', 'vit_tiny_patch16_224', 'deit_tiny_distilled_patch16_224']) await runInPage(name);
   });
 });

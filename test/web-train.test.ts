@@ -83,7 +83,13 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
           const evalBatch = await ft.preprocessBatch(blobs);
           const after = await ft.run({ data: evalBatch.data, shape: evalBatch.shape });
           const top = await ft.classify(blobs[0]!, { topk: 3 });
+          // The saved file back in the page with no numClasses: its classifier sets the class count, as in Node.
+          const saved = await ft.saveSafetensors();
+          const again = await tsimm.createModel(a.name, { weights: saved.slice().buffer, inputSize: a.size, device: 'wasm' });
+          const reloaded = Array.from((await again.run({ data: evalBatch.data, shape: evalBatch.shape })).logits);
+          await again.dispose();
           return {
+            reloaded,
             batches,
             losses,
             evalBatch: Array.from(evalBatch.data),
@@ -137,6 +143,8 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
     const onnxOut = (await runSession(await createSession(Uint8Array.from(r.onnx)), { shape: [PHOTOS.length, 3, SIZE, SIZE], data: evalData }))['logits']!.data;
     assert.ok(relError(onnxOut, nodeLogits) < 1e-4);
     assert.deepEqual(new Set(r.top.map((x) => x.label)), new Set(CLASSES));
+    assert.equal(r.reloaded.length, PHOTOS.length * 3);
+    assert.ok(relError(Float32Array.from(r.reloaded), pageLogits) < 1e-6, 'the saved safetensors, reloaded in the page');
     assert.equal(loadSafetensors(join(dir, 'model.safetensors')).size, model.parameters().length);
     t.diagnostic(`losses page ${r.losses.map((l) => l.toFixed(5)).join(', ')} / Node ${nodeLosses.map((l) => l.toFixed(5)).join(', ')}`);
   });

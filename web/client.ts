@@ -28,6 +28,11 @@ export interface WebCreateOptions {
   offline?: boolean;
   /** Seed of the random weights when neither pretrained nor weights is given. */
   seed?: number;
+  /**
+   * Those random weights: 'uniform' (default; Node's `initWeights`, the same numbers for the same seed) or 'timm'
+   * (the family's timm initialisation, what `tsimm train` starts from without --pretrained: use it to train from scratch).
+   */
+  init?: 'uniform' | 'timm';
   /** Names of the classes (one per class): what classify returns and config.json records. */
   classNames?: string[];
   /** Where onnxruntime-web's ESM file is (default: what the page's import map or bundler resolves). */
@@ -261,9 +266,12 @@ export class WebTrainer {
     readonly trainable: number,
   ) {}
 
-  /** One optimizer step on a preprocessed batch and its class indices. The batch's data is transferred. */
-  step(batch: { data: Float32Array; shape: number[] }, labels: ArrayLike<number>): Promise<{ loss: number; lr: number; updated: boolean; logits: Float32Array }> {
-    return this.client.call('trainStep', { trainer: this.id, data: batch.data, shape: batch.shape, labels: Array.from(labels) }, [batch.data.buffer]);
+  /**
+   * One optimizer step on a preprocessed batch and its class indices. The batch's data is transferred. `lr` sets
+   * the learning rate from this step on (a schedule: call with each step's value).
+   */
+  step(batch: { data: Float32Array; shape: number[] }, labels: ArrayLike<number>, o: { lr?: number } = {}): Promise<{ loss: number; lr: number; updated: boolean; logits: Float32Array }> {
+    return this.client.call('trainStep', { trainer: this.id, data: batch.data, shape: batch.shape, labels: Array.from(labels), lr: o.lr }, [batch.data.buffer]);
   }
 }
 
@@ -292,6 +300,7 @@ export async function createModel(name: string, o: WebCreateOptions = {}): Promi
     weightsName,
     offline: o.offline,
     seed: o.seed,
+    init: o.init,
     classNames: o.classNames,
   };
   const info = await client.call<ModelInfo>('create', req, weights ? [weights] : [], o.onProgress);

@@ -12,6 +12,7 @@ import type { WeightMap } from '../src/onnx/export.js';
 import { resolvePreprocess, type PreprocessConfig } from '../src/data/transforms.js';
 import { mapCheckpointFor } from '../src/weights/checkpoint.js';
 import { fitCheckpoint } from '../src/weights/fit.js';
+import { timmInit } from '../src/train/init.js';
 import { initWeights } from '../src/weights/init.js';
 import { InputError, type HostTensor } from '../src/weights/tensor.js';
 import { TsimmError } from './errors.js';
@@ -26,7 +27,8 @@ export interface BuiltModel {
   graph: Graph;
   weights?: WeightMap;
   preprocess: PreprocessConfig;
-  initRandom(seed: number): void;
+  /** 'uniform': Node's initWeights (deterministic He-uniform, for parity); 'timm': the family's timm init, to train from. */
+  initRandom(seed: number, init?: 'uniform' | 'timm'): void;
   metadata(): Record<string, string>;
   /** Learnable parameters (timm's count: BatchNorm running statistics excluded). */
   paramCount(): number;
@@ -54,8 +56,8 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
     inputSize,
     graph,
     preprocess: resolvePreprocess(cfg, { size: inputSize }),
-    initRandom(seed) {
-      m.weights = initWeights(graph, seed);
+    initRandom(seed, init = 'uniform') {
+      m.weights = init === 'timm' ? timmInit(graph, entry.family, seed) : initWeights(graph, seed);
     },
     metadata: () => ({ 'tsimm.model': entry.name, 'tsimm.pretrained_cfg': JSON.stringify({ ...cfg, numClasses }) }),
     paramCount: () => countGraph(graph).params,
@@ -65,6 +67,15 @@ export function buildModel(name: string, o: { numClasses?: number; inputSize?: n
     },
   };
   return m;
+}
+
+/** The class count of a checkpoint's classifier under this model's keys (undefined for a backbone, or keys that do not map: fitBuiltCheckpoint then says why). */
+export function headWidth(m: BuiltModel, ck: { tensors: Map<string, HostTensor>; scheme?: KeyScheme }): number | undefined {
+  try {
+    return mapCheckpointFor(m.graph, ck.tensors, ck.scheme).tensors.get(`${m.cfg.classifier}.weight`)?.shape[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Checkpoint tensors (under their own keys) → this model's weights, by the same rules as Node's loadCheckpoint. */

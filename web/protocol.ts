@@ -19,6 +19,7 @@ export interface CreateRequest {
   weightsName?: string;
   offline?: boolean;
   seed?: number;
+  init?: 'uniform' | 'timm';
   classNames?: string[];
 }
 
@@ -54,6 +55,6 @@ export type Request =
   | R<'run', { handle: number; data: Float32Array; shape: number[] }>
   | R<'dispose', { handle: number }>
   | R<'trainer', { handle: number; options: Record<string, unknown> }>
-  | R<'trainStep', { trainer: number; data: Float32Array; shape: number[]; labels: number[] }>
+  | R<'trainStep', { trainer: number; data: Float32Array; shape: number[]; labels: number[]; lr?: number }>
   | R<'trainPreprocess', { handle: number; images: ImagePayload[]; train: boolean; seed?: number; epoch?: number; offset?: number; augment?: Record<string, unknown> }>
   | R<'save', { handle: number; what: 'safetensors' | 'onnx' | 'config' }>;

@@ -76,6 +76,10 @@ export async function webTrainer(req: Request, ctx: WorkerContext): Promise<{ re
       }
       const bad = req.args.labels.find((l) => !Number.isInteger(l) || l < 0 || l >= t.model.m.numClasses);
       if (bad !== undefined) throw new TsimmError('BAD_INPUT', `label ${bad} is not a class index in 0..${t.model.m.numClasses - 1}`);
+      if (req.args.lr !== undefined) {
+        if (!(req.args.lr >= 0 && Number.isFinite(req.args.lr))) throw new TsimmError('BAD_INPUT', `lr must be a finite number ≥ 0, got ${req.args.lr}`);
+        t.engine.lr = req.args.lr; // the page's schedule (warmup, cosine): kept for the following steps
+      }
       const r = await t.engine.step({ data: req.args.data, dims: req.args.shape }, req.args.labels);
       t.model.dirty = true;
       return { result: { loss: r.loss, lr: r.lr, updated: r.updated, logits: r.logits }, transfer: [r.logits.buffer] };

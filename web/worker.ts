@@ -15,7 +15,7 @@ import { bytesSource } from '../src/weights/source.js';
 import { TsimmError, toWire } from './errors.js';
 import { fetchFile, forgetFile, weightUrls } from './hub.js';
 import { imagenetLabels } from './labels.js';
-import { buildModel, fitBuiltCheckpoint } from './core-model.js';
+import { buildModel, fitBuiltCheckpoint, headWidth } from './core-model.js';
 import type { CreateRequest, ImagePayload, ModelInfo, Request } from './protocol.js';
 import { webTrainer, type LoadedModel, type WebTrainerHandle } from './train-worker.js';
 
@@ -58,11 +58,15 @@ async function gpuSupport(): Promise<{ adapter: boolean; shaderF16: boolean }> {
 async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
   const o = needOrt();
   const notes: string[] = [];
-  const built = buildModel(a.name, { numClasses: a.numClasses, inputSize: a.inputSize });
+  let built = buildModel(a.name, { numClasses: a.numClasses, inputSize: a.inputSize });
   let config: Record<string, unknown> | undefined;
   const onProgress = (p: { file: string; loaded: number; total?: number }) => post({ id, progress: p });
   if (a.weights) {
-    built.weights = fitBuiltCheckpoint(built, readCheckpoint(a.weights, a.weightsName ?? 'weights'), a.weightsName ?? 'weights');
+    const ck = readCheckpoint(a.weights, a.weightsName ?? 'weights');
+    // As Node's createModel(name, { weights }): a fine-tuned checkpoint's classifier sets the class count.
+    const width = a.numClasses === undefined ? headWidth(built, ck) : undefined;
+    if (width !== undefined && width !== built.numClasses) built = buildModel(a.name, { numClasses: width, inputSize: a.inputSize });
+    built.weights = fitBuiltCheckpoint(built, ck, a.weightsName ?? 'weights');
   } else if (a.pretrained) {
     const source = built.cfg.weights;
     if (!source) throw new TsimmError('NO_WEIGHTS', `${built.entry.name}.${built.cfg.tag} has no pretrained weights (timm publishes none); pass your own with { weights: File | ArrayBuffer }`);
@@ -83,7 +87,7 @@ async function create(a: CreateRequest, id: number): Promise<ModelInfo> {
       throw e;
     }
   } else {
-    built.initRandom(a.seed ?? 0);
+    built.initRandom(a.seed ?? 0, a.init);
     notes.push('random weights (pass pretrained: true or weights)');
   }
   // Where to run: WebGPU where there is an adapter (fp16 with shader-f16), else wasm.

@@ -14,11 +14,13 @@ import { predict } from './predict.js';
 import { quantize } from './quantize.js';
 import { report } from './report.js';
 import { serve } from './serve.js';
+import { studio } from './studio.js';
 import { train } from './train.js';
 import { verify } from './verify.js';
 
 export const COMMANDS: Record<string, Command> = {
   serve,
+  studio,
   train,
   grad,
   bench,

@@ -12,6 +12,7 @@ import { readNpy, writeNpy } from '../node/npy.js';
 import { saveSafetensors } from '../node/safetensors.js';
 import { InputError, type HostTensor } from '../weights/tensor.js';
 import { int, numbers, required, str, UsageError, type Command } from './args.js';
+import { weightsPath } from './paths.js';
 
 /** The classifier width a checkpoint was trained with (a fine-tuned model has its own), if it has a classifier. */
 export function checkpointClasses(name: string, file: string, scheme?: KeyScheme): number | undefined {
@@ -52,7 +53,8 @@ export const grad: Command = {
     const sgd = numbers(v, 'sgd', 3);
 
     const [, , h, w] = input.shape as [number, number, number, number];
-    const file = str(v, 'weights');
+    const given = str(v, 'weights');
+    const file = given === undefined ? undefined : weightsPath(given);
     const numClasses = int(v, 'num-classes') ?? (file ? checkpointClasses(p[0]!, file) : undefined);
     const model = createModel(p[0]!, { inputSize: [h, w], ...(numClasses ? { numClasses } : {}) });
     if (file) {

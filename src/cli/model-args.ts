@@ -13,13 +13,13 @@ import { stderrProgress } from '../node/hub.js';
 import { InputError } from '../weights/tensor.js';
 import { UsageError, type Command } from './args.js';
 import { checkpointClasses } from './grad.js';
-import { checkInputFile } from './paths.js';
+import { weightsPath } from './paths.js';
 
 export const SCHEMES: KeyScheme[] = ['timm', 'torchvision', 'paddle-legendary', 'paddle-modelzoo', 'paddle-wsl', 'paddle-res2net', 'paddle-resnest', 'paddle-regnet', 'paddle-efficientnet', 'paddle-mobilenetv3', 'paddle-vit', 'paddle-convnext'];
 
 /** Where the weights come from, for every command that runs a model. */
 export const WEIGHT_OPTIONS: Command['options'] = {
-  weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams) instead of the pretrained weights' },
+  weights: { type: 'string', arg: 'FILE', help: 'checkpoint (.safetensors, .pth, .pdparams) or a tsimm train run directory, instead of the pretrained weights' },
   keys: { type: 'string', arg: 'SCHEME', help: `key scheme of --weights (default: detected): ${SCHEMES.join(', ')}` },
 };
 
@@ -33,7 +33,7 @@ export async function loadWeights(model: Model, file: string | undefined, keys: 
   if (file) {
     // The CLI sizes the classifier from the checkpoint (trainedRun): a width that still disagrees is an error.
     model.newHeadAllowed = false;
-    model.loadCheckpoint(checkInputFile(file, '--weights'), keyScheme(keys));
+    model.loadCheckpoint(weightsPath(file), keyScheme(keys));
   }
   else if (pretrained) {
     try {
@@ -51,12 +51,13 @@ export async function loadWeights(model: Model, file: string | undefined, keys: 
  */
 export function trainedRun(name: string, file: string | undefined, keys?: string): RunConfig | undefined {
   if (!file) return undefined;
+  file = weightsPath(file);
   const run = runConfigFor(file);
   if (run) {
     if (resolveModel(run.model).entry.name !== resolveModel(name).entry.name) throw new InputError(`${file} was trained as ${run.model} (its config.json says so), not ${name}`);
     return run;
   }
-  const classes = checkpointClasses(name, checkInputFile(file, '--weights'), keyScheme(keys));
+  const classes = checkpointClasses(name, file, keyScheme(keys));
   const { cfg } = resolveModel(name);
   return classes && classes !== cfg.numClasses ? { model: name, numClasses: classes, inChans: 3, size: [cfg.inputSize[1], cfg.inputSize[2]] } : undefined;
 }

@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { runWeightsFile } from '../node/run-config.js';
 import { InputError } from '../weights/tensor.js';
 
 function statOf(path: string): Stats | undefined {
@@ -20,6 +21,12 @@ export function checkInputFile(path: string, what: string): string {
   if (!s) throw new InputError(`${what} ${path}: no such file`);
   if (s.isDirectory()) throw new InputError(`${what} ${path} is a directory, not a file`);
   return path;
+}
+
+/** --weights: a checkpoint file, or a `tsimm train` run directory (its best, else last, weights), as createModel's `weights`. */
+export function weightsPath(file: string): string {
+  if (!statOf(file)) throw new InputError(`--weights ${file}: no such file or run directory`);
+  return runWeightsFile(file);
 }
 
 /** The directory `path` would be written in must exist, be a directory and be writable. */

@@ -19,6 +19,7 @@ import type { TrainerOptions } from '../train/trainer.js';
 import { InputError } from '../weights/tensor.js';
 import { int, num, numbers, oneOf, str, UsageError, type Command, type Values } from './args.js';
 import { checkpointClasses } from './grad.js';
+import { weightsPath } from './paths.js';
 import { dropOptions, inputSizeOpt, timmArgs, timmCaveats, toYaml, type TimmRecipe } from './timm-args.js';
 
 /** A line the user must see whether or not stderr is a terminal (a choice made for them, a plan changed). */
@@ -206,7 +207,8 @@ export const train: Command = {
     if (inChans !== 1 && inChans !== 3) throw new UsageError('--in-chans must be 1 or 3');
     const size = int(a, 'size') ?? timmSize?.[1] ?? cfg.inputSize[1];
     const model: Model = createModel(name, { numClasses: trainSet.numClasses, inChans, inputSize: size, ...dropOptions(a) });
-    const weights = str(a, 'weights');
+    const given = str(a, 'weights');
+    const weights = given === undefined ? undefined : weightsPath(given);
     if (resume) model.weights = timmInit(model.fullGraph, entry.family, seed); // replaced by last.safetensors
     else if (weights) {
       const width = checkpointClasses(name, weights);

@@ -151,19 +151,31 @@ export function resolveTrainOptions(config: TrainTransformConfig, o: TrainTransf
   };
 }
 
+/** The geometric first step of a training transform: an image to the training size, drawing from `rng`. */
+export type TrainCrop = (img: RgbImage, rng: Rng, o: ReturnType<typeof resolveTrainOptions>) => RgbImage;
+
+/** The resize filter of one sample ('random': bilinear or bicubic, one draw). */
+export const sampleFilter = (interpolation: ReturnType<typeof resolveTrainOptions>['interpolation'], rng: Rng): PilFilter =>
+  interpolation === 'random' ? (rng.random() < 0.5 ? 'bilinear' : 'bicubic') : interpolation;
+
+/** timm's RandomResizedCrop: the box first, then the filter (the order of timm's draws). */
+const randomResizedCrop: TrainCrop = (img, rng, o) => {
+  const box = rrcParams(img.width, img.height, o.scale, o.ratio, rng);
+  return resizedCrop(img, box, o.size[1], o.size[0], sampleFilter(o.interpolation, rng));
+};
+
 /**
  * timm's training transform (`create_transform(is_training=True)` with the given options) as one function
- * of (image, rng). Deterministic: the same image, options and RNG state give the same tensor.
+ * of (image, rng). Deterministic: the same image, options and RNG state give the same tensor. `cropStep` replaces
+ * RandomResizedCrop (the small-image recipe pads and crops instead); the rest of the pipeline is the same.
  */
-export function trainTransform(config: TrainTransformConfig, options: TrainTransformOptions = {}): TrainTransform {
+export function trainTransform(config: TrainTransformConfig, options: TrainTransformOptions = {}, cropStep: TrainCrop = randomResizedCrop): TrainTransform {
   const o = resolveTrainOptions(config, options);
   const [outH, outW] = o.size;
   const ra = o.autoAugment ? randAugment(o.autoAugment, { fill: o.fill, interpolation: o.interpolation }) : undefined;
   const augment = (img: RgbImage, rng: Rng): RgbImage => {
     if (img.width < 1 || img.height < 1 || img.data.length !== img.width * img.height * 3) throw new RangeError(`bad RGB image ${img.width}x${img.height} with ${img.data.length} bytes`);
-    const box = rrcParams(img.width, img.height, o.scale, o.ratio, rng);
-    const filter: PilFilter = o.interpolation === 'random' ? (rng.random() < 0.5 ? 'bilinear' : 'bicubic') : o.interpolation;
-    let x = resizedCrop(img, box, outW, outH, filter);
+    let x = cropStep(img, rng, o);
     if (o.hflip > 0 && rng.random() < o.hflip) x = hflip(x);
     if (o.vflip > 0 && rng.random() < o.vflip) x = vflip(x);
     if (ra) x = ra(x, rng);

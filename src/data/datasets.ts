@@ -10,7 +10,7 @@ import { InputError } from '../weights/tensor.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, findIdxFiles, readIdxPair, type IdxReadOptions, type IdxSplit } from './idx.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './preprocess.js';
 import type { RgbImage } from './resize.js';
-import { decodeSimplePng } from './png.js';
+import { decodeSimplePng } from '../node/png.js';
 
 /** The extensions `tsimm eval` lists (src/tasks/eval.ts). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp']);

@@ -4,7 +4,7 @@
  * timm's RandomResizedCrop with scale (0.08, 1) keeps as little as 8 % of the area, which on a 28 px garment
  * leaves a few unrecognisable pixels; below SMALL_IMAGE_MAX px `tsimm train` uses this recipe by default.
  */
-import { colorJitter, hflip, randAugment, randomErasing, resolveTrainOptions, toNormalizedTensor, vflip, type Rng, type TrainTransform, type TrainTransformConfig, type TrainTransformOptions } from './augment.js';
+import { sampleFilter, trainTransform, type Rng, type TrainTransform, type TrainTransformConfig, type TrainTransformOptions } from './augment.js';
 import { crop, resizePil, type PilFilter, type RgbImage } from './resize.js';
 
 /** Training sizes up to this (px, the larger side) get the small-image recipe by default. */
@@ -33,33 +33,11 @@ export interface SmallImageOptions extends TrainTransformOptions {
   padding?: number;
 }
 
-/** The small-image training transform, with the shape of augment.ts's trainTransform (scale/ratio unused). */
+/** The small-image training transform: augment.ts's trainTransform with pad + random crop for RandomResizedCrop. */
 export function smallImageTransform(config: TrainTransformConfig, options: SmallImageOptions = {}): TrainTransform {
-  const o = resolveTrainOptions(config, options);
-  const [outH, outW] = o.size;
-  const padding = options.padding ?? defaultPadding(Math.max(outH, outW));
-  if (!(Number.isInteger(padding) && padding >= 0)) throw new RangeError(`padding must be an integer >= 0, got ${padding}`);
-  const ra = o.autoAugment ? randAugment(o.autoAugment, { fill: o.fill, interpolation: o.interpolation }) : undefined;
-  const augment = (img: RgbImage, rng: Rng): RgbImage => {
-    if (img.width < 1 || img.height < 1 || img.data.length !== img.width * img.height * 3) throw new RangeError(`bad RGB image ${img.width}x${img.height} with ${img.data.length} bytes`);
-    const filter: PilFilter = o.interpolation === 'random' ? (rng.random() < 0.5 ? 'bilinear' : 'bicubic') : o.interpolation;
-    let x = padCrop(img, outW, outH, padding, filter, rng);
-    if (o.hflip > 0 && rng.random() < o.hflip) x = hflip(x);
-    if (o.vflip > 0 && rng.random() < o.vflip) x = vflip(x);
-    if (ra) x = ra(x, rng);
-    if (o.colorJitter && (o.colorJitterProb === undefined || rng.random() < o.colorJitterProb)) {
-      x = colorJitter(x, { brightness: o.colorJitter[0], contrast: o.colorJitter[1], saturation: o.colorJitter[2] }, rng);
-    }
-    return x;
-  };
-  const fn = ((img: RgbImage, rng: Rng, out?: Float32Array, offset = 0): Float32Array => {
-    const t = toNormalizedTensor(augment(img, rng), o.mean, o.std, out ?? new Float32Array(3 * outH * outW), offset);
-    if (o.reprob > 0) randomErasing(t, 3, outH, outW, { probability: o.reprob, mode: o.remode, minCount: 1, maxCount: o.recount }, rng, offset);
-    return t;
-  }) as TrainTransform;
-  Object.defineProperty(fn, 'augment', { value: augment });
-  Object.defineProperty(fn, 'options', { value: o });
-  return fn;
+  const given = options.padding;
+  if (given !== undefined && !(Number.isInteger(given) && given >= 0)) throw new RangeError(`padding must be an integer >= 0, got ${given}`);
+  return trainTransform(config, options, (img, rng, o) => padCrop(img, o.size[1], o.size[0], given ?? defaultPadding(Math.max(...o.size)), sampleFilter(o.interpolation, rng), rng));
 }
 
 /** What `tsimm train` trains with when the user does not say: the recipe for the size, and why. */

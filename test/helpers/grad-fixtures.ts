@@ -5,7 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../../src/weights/tensor.js';
-import { loadSafetensors } from '../../src/node/safetensors.js';
+import { readNpy, writeNpy } from '../../src/node/npy.js';
+import { loadSafetensors, saveSafetensors } from '../../src/node/safetensors.js';
+import { runCli } from './cli.js';
 import { fixtureInput, fixtureNames, fixtureTensor, relError, SHARED, uniform } from './fixtures.js';
 
 export const GRAD_FIXTURES = join(SHARED, 'grad-fixtures');
@@ -117,4 +119,52 @@ export function compareRecord(meta: GradMeta, rec: GradRecord, r: { loss: number
   const stepErr = Math.abs(r.after - r.loss - stepRef);
   checks.push({ what: 'sgd step', strict: stepErr / rec.step_tolerance_abs, allowed: stepErr / Math.max(rec.step_tolerance_abs, gradAllowance(rec, Math.abs(stepRef))) });
   return checks;
+}
+
+export interface GradRun {
+  c: ReturnType<typeof loadGradCase>;
+  /** `tsimm grad`'s output directory. */
+  out: string;
+  result: { loss: number; loss_after_sgd_step: number };
+  checks: Check[];
+}
+
+/**
+ * Run `tsimm grad` on a fixture case (weights and input written under `tmp`), BatchNorm in `mode` as the
+ * reference's, label smoothing 0.1 and one SGD step, and compare every record the reference keeps.
+ */
+export function runGradCase(tmp: string, name: string, mode: 'eval' | 'train', root = GRAD_FIXTURES): GradRun {
+  const c = loadGradCase(name, root);
+  const weights = join(tmp, `${name}.safetensors`);
+  const input = join(tmp, `${name}.npy`);
+  saveSafetensors(weights, c.weights);
+  writeNpy(input, c.input);
+  const out = join(tmp, `${name}-${mode}`);
+  const args = ['grad', c.meta.model, '--weights', weights, '--input', input, '--targets', c.meta.targets.join(','), '--num-classes', String(c.meta.num_classes)];
+  const r = runCli(tmp, [...args, '--batch-norm', mode === 'train' ? 'train' : 'frozen', '--label-smoothing', '0.1', '--sgd', '0.01,0.9,1e-4', '-o', out]);
+  if (r.code !== 0) throw new Error(`tsimm grad ${name} (${mode}) exited ${r.code}: ${r.stderr}`);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as GradRun['result'];
+  const checks = compareRecord(c.meta, c.meta[mode], {
+    loss: result.loss,
+    after: result.loss_after_sgd_step,
+    logits: readNpy(join(out, 'logits.npy')).data,
+    refLogits: readNpy(join(c.dir, `logits_${mode}.npy`)).data,
+    grads: loadSafetensors(join(out, 'grads.safetensors')),
+  });
+  return { c, out, result, checks };
+}
+
+/** Train mode: each running statistic after the step against the reference's, max |diff| and max |ref|. */
+export function runningStatErrors(run: GradRun): { key: string; diff: number; scale: number }[] {
+  const ours = loadSafetensors(join(run.out, 'bn_after.safetensors'));
+  return [...loadSafetensors(join(run.c.dir, 'bn_after.safetensors'))].map(([key, ref]) => {
+    const a = ours.get(key)!.data;
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i]! - ref.data[i]!));
+      scale = Math.max(scale, Math.abs(ref.data[i]!));
+    }
+    return { key, diff, scale };
+  });
 }

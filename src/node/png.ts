@@ -7,7 +7,7 @@
  * which also gives the error message for a broken file.
  */
 import { inflateSync } from 'node:zlib';
-import type { RgbImage } from './resize.js';
+import type { RgbImage } from '../data/resize.js';
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 

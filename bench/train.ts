@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import ort from 'onnxruntime-node';
 import { createModel } from '../src/model.js';
 import { machineInfo } from '../src/tasks/bench.js';
+import { nchwcBlock, trainGraphFor } from '../src/train/trainer.js';
 
 const peakMB = () => process.resourceUsage().maxRSS / 1024;
 const here = dirname(import.meta.filename);
@@ -112,8 +113,11 @@ async function profile(a: string[]): Promise<void> {
   const warm = Number(get('--warmup', '2'));
   const threads = Number(get('--threads', '2'));
   const model = createModel(name, { inputSize: s }).initWeights(0);
-  const trainer = model.trainer({ labelSmoothing: 0.1, batchNorm: 'train', ...(mode === 'head' ? { trainOnly: [model.cfg.classifier] } : {}) });
-  const g = trainer.graph;
+  const options = { labelSmoothing: 0.1, batchNorm: 'train', ...(mode === 'head' ? { trainOnly: [model.cfg.classifier] } : {}) } as const;
+  const trainer = model.trainer(options);
+  // The graph the trainer's session runs: with ORT's blocked convs unless TSIMM_NCHWC=0 (src/train/nchwc.ts).
+  const block = process.env['TSIMM_NCHWC'] === '0' ? 0 : await nchwcBlock();
+  const g = block ? trainGraphFor(trainer.modelGraph, trainer.weights, options, { nchwc: block, nchwcWeightGrad: process.env['TSIMM_NCHWC_DW'] !== '0' }) : trainer.graph;
   const dir = mkdtempSync(join(tmpdir(), 'tsimm-prof-'));
   const session = await ort.InferenceSession.create(g.bytes, {
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential', logSeverityLevel: 3,
@@ -170,7 +174,7 @@ async function profile(a: string[]): Promise<void> {
     return [q.name, `${c}→${ws[0]} ${ws[2]}×${ws[3]}/s${st}${grp > 1 ? ` g${grp}` : ''} @${h}×${w}`];
   }));
   const out = {
-    model: name, size: s, batch: n, mode, threads, runs,
+    model: name, size: s, batch: n, mode, threads, runs, nchwc: block,
     wallMsPerRun: wall.slice(warm).map((v) => Math.round(v)),
     kernelMsPerRun: Math.round(total),
     byRole: per((node, op) => role(node, op)),

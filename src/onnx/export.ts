@@ -230,7 +230,7 @@ export function attribute(name: string, v: AttrValue): Message {
 }
 
 /** Append NodeProtos to a GraphProto. ONNX node names must be unique: module path + op, numbered when a module has several of one op. */
-export function encodeNodes(g: Message, nodes: { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue> }[]): void {
+export function encodeNodes(g: Message, nodes: { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue>; domain?: string }[]): void {
   const used = new Map<string, number>();
   for (const n of nodes) {
     const m = new Message();
@@ -241,6 +241,7 @@ export function encodeNodes(g: Message, nodes: { op: string; name: string; input
     used.set(base, k + 1);
     m.string(3, k ? `${base}_${k}` : base).string(4, n.op);
     for (const [key, v] of Object.entries(n.attrs)) m.message(5, attribute(key, v));
+    if (n.domain) m.string(7, n.domain);
     g.message(1, m);
   }
 }

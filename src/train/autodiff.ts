@@ -14,6 +14,7 @@ import { buildLoss, type LossSpec } from './loss.js';
 import type { BnStatSpec, MaskSpec, TrainSpec } from './engine.js';
 import { OnnxBuilder } from './onnx-builder.js';
 import { MODERN_RULES } from './autodiff-modern.js';
+import { nchwcConv, nchwcWeightGrad } from './nchwc.js';
 
 export interface TrainGraphOptions {
   /** Parameters that get a gradient (graph inputs); every other parameter is a constant of the graph. */
@@ -25,6 +26,13 @@ export interface TrainGraphOptions {
   weights: WeightMap;
   /** Intermediate IR values to expose as extra outputs (debugging parity). */
   extraOutputs?: string[];
+  /**
+   * ONNX Runtime's NCHWc block size (8 or 16) to run convs with fed weights on its blocked kernels
+   * (src/train/nchwc.ts); absent or 0: standard ONNX only (onnxruntime-web, other runtimes).
+   */
+  nchwc?: number;
+  /** With `nchwc`: group-1 weight gradients as blocked convs over the batch too (default true). */
+  nchwcWeightGrad?: boolean;
 }
 
 
@@ -127,6 +135,20 @@ function geometry(c: Ctx, n: Node) {
   return { ch, h, w, oh, ow, kh: kh!, kw: kw!, sh: sh!, sw: sw!, dh: dh!, dw: dw!, pads };
 }
 
+/**
+ * The one kernel tap a conv on a 1×1 map reads (every other tap sees only padding), or undefined: such a conv is
+ * a matrix product with that tap, [N, C] · W[:, :, ti, tj]ᵀ (resnet18 at 32 px: 3 of its 512→512 3×3 convs,
+ * where im2col spent 8 of 9 columns on zeros).
+ */
+function centreTap(c: Ctx, n: Node): [number, number] | undefined {
+  const { h, w, oh, ow, kh, kw, dh, dw, pads } = geometry(c, n);
+  const group = (n.attrs['group'] as number) ?? 1;
+  const [pt, pl] = pads as [number, number];
+  if (h !== 1 || w !== 1 || oh !== 1 || ow !== 1 || group !== 1 || kh * kw === 1 || pt % dh !== 0 || pl % dw !== 0) return undefined;
+  const [ti, tj] = [pt / dh, pl / dw];
+  return ti < kh && tj < kw ? [ti, tj] : undefined;
+}
+
 /** A transposed window op's output cut back to the input's extent: `full` starts at -pad, spans `size`. */
 function cropTo(c: Ctx, v: string, fullH: number, fullW: number, pt: number, pl: number, h: number, w: number): string {
   const padH = Math.max(0, pt + h - fullH);
@@ -154,7 +176,7 @@ function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
   const { ch, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
   const out = c.shape(n.outputs[0]!)[1] as number;
   const g2 = b.op('Reshape', [b.op('Transpose', [gy], { perm: [1, 0, 2, 3] }), b.ints([out, -1])], {}, `${n.name}:dW`);
-  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.ints([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
+  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.ints([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])], {}, `${n.name}:dW`) : x;
   const xt = b.op('Transpose', [padded], { perm: [1, 0, 2, 3] }, `${n.name}:dW`);
   const [, , hp, wp] = [0, 0, c.shape(x)[2] as number + pads[0]! + pads[2]!, (c.shape(x)[3] as number) + pads[1]! + pads[3]!];
   const taps: string[] = [];
@@ -163,12 +185,12 @@ function convWeightGradGemm(c: Ctx, n: Node, gy: string): string {
       const h0 = i * dh;
       const w0 = j * dw;
       const whole = h0 === 0 && w0 === 0 && sh === 1 && sw === 1 && oh === hp && ow === wp;
-      const win = whole ? xt : b.op('Slice', [xt, b.ints([h0, w0]), b.ints([h0 + sh * (oh - 1) + 1, w0 + sw * (ow - 1) + 1]), b.ints([2, 3]), b.ints([sh, sw])]);
+      const win = whole ? xt : b.op('Slice', [xt, b.ints([h0, w0]), b.ints([h0 + sh * (oh - 1) + 1, w0 + sw * (ow - 1) + 1]), b.ints([2, 3]), b.ints([sh, sw])], {}, `${n.name}:dW`);
       const tap = b.op('Gemm', [g2, b.op('Reshape', [win, b.ints([ch, -1])])], { transB: 1 }, `${n.name}:dW`);
       taps.push(kh * kw === 1 ? tap : b.op('Reshape', [tap, b.ints([out, ch, 1])]));
     }
   }
-  const stacked = taps.length === 1 ? taps[0]! : b.op('Concat', taps, { axis: 2 });
+  const stacked = taps.length === 1 ? taps[0]! : b.op('Concat', taps, { axis: 2 }, `${n.name}:dW`);
   return b.op('Reshape', [stacked, b.ints([out, ch, kh, kw])]);
 }
 
@@ -217,15 +239,68 @@ const RULES: Record<string, Rule> = {
   },
 
   Conv: {
-    forward: (c, n) => plain(c, n),
+    forward(c, n) {
+      const [wName, bName] = n.params as [string, string | undefined];
+      const tap = centreTap(c, n);
+      if (tap) {
+        const b = c.b;
+        const [ch, out] = [c.shape(n.inputs[0]!)[1] as number, c.shape(n.outputs[0]!)[1] as number];
+        const wc = b.op('Reshape', [b.op('Slice', [wName, b.ints(tap), b.ints([tap[0] + 1, tap[1] + 1]), b.ints([2, 3])]), b.ints([out, ch])], {}, `${n.name}:tap`);
+        const x2 = b.op('Reshape', [n.inputs[0]!, b.ints([0, ch])]);
+        const y = b.op('Gemm', bName ? [x2, wc, bName] : [x2, wc], { transB: 1 }, n.name);
+        b.node('Reshape', [y, b.ints([0, out, 1, 1])], {}, n.name, n.outputs);
+        c.saved.set(n, { wc, x2 });
+        return;
+      }
+      // Constant (frozen) weights are left to ORT, which reorders them once at load. Convs on few input channels
+      // (the RGB stem) stay standard: the stem's MaxPool routes gradients by argmax, so last-bit differences there
+      // move whole gradient entries (grad fixtures at batch 2), and the stem is a small share of the step.
+      const inCh = c.shape(n.inputs[0]!)[1] as number;
+      if (c.o.nchwc && c.trainable(wName) && inCh >= c.o.nchwc) {
+        const [kh, kw] = n.attrs['kernel_shape'] as number[];
+        const spec = { x: n.inputs[0]!, w: wName, ...(bName ? { bias: bName } : {}), inCh, outCh: c.shape(n.outputs[0]!)[1] as number };
+        const a = attrs(n);
+        if (nchwcConv(c.b, { ...spec, group: (a['group'] as number) ?? 1, kh: kh!, kw: kw!, attrs: a, name: n.name, outputs: n.outputs }, c.o.nchwc)) return;
+      }
+      plain(c, n);
+    },
     backward(c, n, [gy]) {
       const [x] = n.inputs as [string];
       const [wName, bName] = n.params as [string, string | undefined];
       const { ch, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pads } = geometry(c, n);
       const group = (n.attrs['group'] as number) ?? 1;
       if (bName && c.trainable(bName)) c.addParamGrad(bName, c.b.op('ReduceSum', [gy!, c.b.ints(SPATIAL)], { keepdims: 0 }));
+      const tap = centreTap(c, n);
+      if (tap) {
+        // The matrix product's rules; dW is the tap's [O, C] placed in the kernel, zeros elsewhere.
+        const b = c.b;
+        const { wc, x2 } = c.saved.get(n)! as { wc: string; x2: string };
+        const out = c.shape(n.outputs[0]!)[1] as number;
+        const g2 = b.op('Reshape', [gy!, b.ints([0, out])]);
+        if (c.trainable(wName)) {
+          // dyᵀ · (x ⊗ one-hot over the taps): the product writes the whole kernel, zeros included, in one pass
+          // (ORT's Pad of [O, C, 1, 1] to 3×3 took 56–84 ms per conv, a broadcast Mul of the [O, C] result ~25).
+          const hot = new Float32Array(kh * kw);
+          hot[tap[0] * kw + tap[1]] = 1;
+          const onehot = b.once(`tap:${kh}x${kw}:${tap.join(',')}`, () => b.constant(b.fresh('tap'), [1, 1, kh * kw], hot));
+          const x9 = b.op('Reshape', [b.op('Mul', [b.op('Reshape', [x2, b.ints([0, ch, 1])]), onehot]), b.ints([0, ch * kh * kw])], {}, `${n.name}:dW`);
+          c.addParamGrad(wName, b.op('Reshape', [b.op('Gemm', [g2, x9], { transA: 1 }, `${n.name}:dW`), b.ints([out, ch, kh, kw])]));
+        }
+        return [c.needs.has(x) ? b.op('Reshape', [b.op('Gemm', [g2, wc], {}, `${n.name}:dX`), b.ints([0, ch, 1, 1])]) : undefined];
+      }
       const [, , hIn, wIn] = c.shape(x) as number[];
-      if (c.trainable(wName) && kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && hIn! * wIn! >= 784) {
+      const out0 = c.shape(n.outputs[0]!)[1] as number;
+      const blockedDw =
+        c.trainable(wName) && group === 1 && c.o.nchwc && c.o.nchwcWeightGrad !== false
+          ? nchwcWeightGrad(c.b, { x, gy: gy!, inCh: ch, outCh: out0, kh, kw, oh, ow, strides: [sh, sw], dilations: [dh, dw], pads, name: `${n.name}:dW` }, c.o.nchwc)
+          : undefined;
+      if (blockedDw) {
+        // [C, O, fh, fw] → [O, C, kh, kw] (fh > kh where the stride leaves rows no output reads).
+        const fh = Math.floor((h + pads[0]! + pads[2]! - sh * (oh - 1) - 1) / dh) + 1;
+        const fw = Math.floor((w + pads[1]! + pads[3]! - sw * (ow - 1) - 1) / dw) + 1;
+        const cut = fh !== kh || fw !== kw ? c.b.op('Slice', [blockedDw, c.b.ints([0, 0]), c.b.ints([kh, kw]), c.b.ints([2, 3])]) : blockedDw;
+        c.addParamGrad(wName, c.b.op('Transpose', [cut], { perm: [1, 0, 2, 3] }, `${n.name}:dW`));
+      } else if (c.trainable(wName) && kh === 1 && kw === 1 && sh === 1 && sw === 1 && group === 1 && pads.every((q) => q === 0) && hIn! * wIn! >= 784) {
         // Large 1×1 convs: one batched product per sample, dy[n]·x[n]ᵀ (ORT fuses the transpose), summed over N:
         // 1.2–1.4× faster than one GEMM on transposed copies (bench/README.md, training).
         const out = c.shape(n.outputs[0]!)[1] as number;
@@ -265,9 +340,15 @@ const RULES: Record<string, Rule> = {
         // [O, C/g, kh, kw] → per group [C/g, O/g, kh, kw] → [C, O/g, kh, kw], flipped in both spatial axes.
         const perGroup = c.b.op('Transpose', [c.b.op('Reshape', [wName, c.b.ints([group, og, cg, kh, kw])])], { perm: [0, 2, 1, 3, 4] });
         const swapped = c.b.op('Reshape', [perGroup, c.b.ints([ch, og, kh, kw])]);
-        const flipped = c.b.op('Slice', [swapped, c.b.ints([-1, -1]), c.b.ints([-kh - 1, -kw - 1]), c.b.ints([2, 3]), c.b.ints([-1, -1])]);
+        // Both spatial axes reversed = the flattened kh·kw axis reversed: a product with the anti-identity (exact:
+        // one term ×1, the rest ×0), where ORT's Slice with negative steps took ~10× the weight reorder's time.
+        const k = kh * kw;
+        const anti = c.b.once(`anti:${k}`, () => c.b.constant(c.b.fresh('anti'), [k, k], Float32Array.from({ length: k * k }, (_, i) => (i % k === k - 1 - Math.floor(i / k) ? 1 : 0))));
+        const flipped = k === 1 ? swapped : c.b.op('Reshape', [c.b.op('MatMul', [c.b.op('Reshape', [swapped, c.b.ints([-1, k])]), anti], {}, `${n.name}:dX`), c.b.ints([ch, og, kh, kw])]);
         const [pt, pl, pb, pr] = pads as [number, number, number, number];
-        return [c.b.op('Conv', [gy!, flipped], { kernel_shape: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr], group }, `${n.name}:dX`)];
+        const a = { kernel_shape: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr], group };
+        const blocked = c.o.nchwc ? nchwcConv(c.b, { x: gy!, w: flipped, inCh: out, outCh: ch, group, kh, kw, attrs: a, name: `${n.name}:dX` }, c.o.nchwc) : undefined;
+        return [blocked ?? c.b.op('Conv', [gy!, flipped], a, `${n.name}:dX`)];
       }
       // dX = ConvTranspose with the forward weight; output_padding restores the rows a stride dropped.
       const oph = h + pads[0]! + pads[2]! - (sh * (oh - 1) + dh * (kh - 1) + 1);

@@ -14,6 +14,8 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   attrs: Record<string, AttrValue>;
+  /** Operator set domain (absent: ONNX's default); each used domain is imported at version 1. */
+  domain?: string;
 }
 
 export interface OnnxConst {
@@ -50,6 +52,13 @@ export class OnnxBuilder {
   /** Single-output node. */
   op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name = ''): string {
     return this.node(op, inputs, attrs, name)[0]!;
+  }
+
+  /** Single-output node of another operator set (ONNX Runtime's `com.microsoft.nchwc`). */
+  opIn(domain: string, op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name = '', outputs?: string[]): string {
+    const out = this.node(op, inputs, attrs, name, outputs ?? 1)[0]!;
+    this.nodes.at(-1)!.domain = domain;
+    return out;
   }
 
   constant(name: string, dims: number[], data: Float32Array | BigInt64Array): string {
@@ -117,6 +126,7 @@ export class OnnxBuilder {
     const model = new Message().int(1, 8).string(2, 'tsimm').string(3, '0.1.0');
     model.message(7, g);
     model.message(8, new Message().string(1, '').int(2, OPSET));
+    for (const d of new Set(this.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))) model.message(8, new Message().string(1, d).int(2, 1));
     for (const [k, v] of Object.entries(metadata)) model.message(14, new Message().string(1, k).string(2, v));
     return model.toBytes();
   }

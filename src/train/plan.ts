@@ -40,6 +40,11 @@ export interface TrainerOptions extends EngineOptions {
    * host-side update need (resnet18 32 px, batch 64, on the shared 2-core machine: 0.52× the step time without).
    */
   spin?: boolean;
+  /**
+   * Node only: run convs with trainable weights on ONNX Runtime's blocked (NCHWc) CPU kernels when it has them
+   * (default true; TSIMM_NCHWC=0 turns it off). The page's runtime has no such ops and ignores this.
+   */
+  nchwc?: boolean;
 }
 
 const matches = (name: string, prefix: string) => name === prefix || name.startsWith(`${prefix}.`);
@@ -78,8 +83,8 @@ function lossSpec(d?: DistillOptions): LossSpec {
 }
 
 /** The training graph of a model graph with these options (also what the browser runs). */
-export function trainGraphFor(graph: Graph, weights: WeightMap, o: TrainerOptions = {}): TrainGraph {
+export function trainGraphFor(graph: Graph, weights: WeightMap, o: TrainerOptions = {}, emit: { nchwc?: number; nchwcWeightGrad?: boolean } = {}): TrainGraph {
   const plan = trainablePlan(graph, o);
-  return buildTrainGraph(graph, { ...plan, loss: lossSpec(o.distill), weights });
+  return buildTrainGraph(graph, { ...plan, loss: lossSpec(o.distill), weights, ...emit });
 }
 

@@ -19,6 +19,7 @@ import { createSession, runSession, type Session } from '../src/runtime/session.
 import { machineInfo } from '../src/tasks/bench.js';
 import { calibrate, checkInt8, imageBatches, int8Onnx } from '../src/tasks/quantize.js';
 import { FIXTURES, fixtureInput, fixtureTensor, loadFixture, NO_SHARED, SHARED } from '../test/helpers/fixtures.js';
+import { protoFields } from './lib/proto-fields.js';
 
 const arg = (k: string, d: string) => {
   const i = process.argv.indexOf(k);
@@ -31,34 +32,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'tsimm-modern-ops-'));
 
 /** op_type of every node of a model's main graph (ModelProto.graph 7 → GraphProto.node 1 → NodeProto.op_type 4). */
 function opTypes(buf: Uint8Array): Record<string, number> {
-  const fields = (b: Uint8Array): [number, Uint8Array | number][] => {
-    const out: [number, Uint8Array | number][] = [];
-    let i = 0;
-    const varint = () => {
-      let v = 0;
-      let s = 0;
-      let c: number;
-      do {
-        c = b[i++]!;
-        v += (c & 0x7f) * 2 ** s;
-        s += 7;
-      } while (c & 0x80);
-      return v;
-    };
-    while (i < b.length) {
-      const key = varint();
-      const wire = key & 7;
-      if (wire === 0) out.push([Math.floor(key / 8), varint()]);
-      else if (wire === 2) {
-        const n = varint();
-        out.push([Math.floor(key / 8), b.subarray(i, i + n)]);
-        i += n;
-      } else if (wire === 5) i += 4;
-      else if (wire === 1) i += 8;
-      else throw new Error(`wire type ${wire}`);
-    }
-    return out;
-  };
+  const fields = protoFields;
   const counts: Record<string, number> = {};
   const graph = fields(buf).find(([f]) => f === 7)![1] as Uint8Array;
   for (const [f, v] of fields(graph)) {

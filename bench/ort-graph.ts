@@ -15,6 +15,7 @@ import ort from 'onnxruntime-node';
 import { uniformInput } from '../src/math.js';
 import { createModel } from '../src/model.js';
 import { createSession, sessionOptions, type Session } from '../src/runtime/session.js';
+import { protoFields } from './lib/proto-fields.js';
 
 const [name, file] = process.argv.slice(2);
 const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1]! : d);
@@ -25,35 +26,7 @@ const threads = Number(arg('--threads', '2'));
 const size = process.argv.includes('--size') ? Number(arg('--size', '0')) : undefined;
 const tmp = mkdtempSync(join(tmpdir(), 'tsimm-ort-graph-'));
 
-/** Protobuf fields of one message: [field number, bytes or varint]. */
-function fields(b: Uint8Array): [number, Uint8Array | number][] {
-  const out: [number, Uint8Array | number][] = [];
-  let i = 0;
-  const varint = () => {
-    let v = 0;
-    let s = 0;
-    let c: number;
-    do {
-      c = b[i++]!;
-      v += (c & 0x7f) * 2 ** s;
-      s += 7;
-    } while (c & 0x80);
-    return v;
-  };
-  while (i < b.length) {
-    const key = varint();
-    const wire = key & 7;
-    if (wire === 0) out.push([Math.floor(key / 8), varint()]);
-    else if (wire === 2) {
-      const n = varint();
-      out.push([Math.floor(key / 8), b.subarray(i, i + n)]);
-      i += n;
-    } else if (wire === 5) i += 4;
-    else if (wire === 1) i += 8;
-    else throw new Error(`wire type ${wire}`);
-  }
-  return out;
-}
+const fields = protoFields;
 
 /**
  * op_type of every node of the main graph (ModelProto.graph 7 → node 1), with its domain when not ONNX's

@@ -73,11 +73,18 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
           const blobs = await Promise.all(a.photos.map(async (f) => (await fetch(`/images/${f}`)).blob()));
           const ft = await tsimm.createModel(a.name, { numClasses: 3, classNames: a.classes, inputSize: a.size, seed: 5, device: 'wasm' });
           const trainer = await ft.trainer(a.options);
-          const batches: number[][] = [];
+          // Bytes as base64: JSON arrays of megabytes of numbers would be most of this test's time.
+          const b64 = (v: ArrayBufferView) => {
+            const u = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+            let s = '';
+            for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode(...u.subarray(i, i + 0x8000));
+            return btoa(s);
+          };
+          const batches: string[] = [];
           const losses: number[] = [];
           for (let epoch = 0; epoch < 3; epoch++) {
             const batch = await ft.preprocessBatch(blobs, { train: true, seed: a.seed, epoch, augment: a.augment });
-            batches.push(Array.from(batch.data));
+            batches.push(b64(batch.data));
             losses.push((await trainer.step(batch, a.labels)).loss);
           }
           const evalBatch = await ft.preprocessBatch(blobs);
@@ -92,12 +99,12 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
             reloaded,
             batches,
             losses,
-            evalBatch: Array.from(evalBatch.data),
+            evalBatch: b64(evalBatch.data),
             logits: Array.from(after.logits),
             top,
-            safetensors: Array.from(await ft.saveSafetensors()),
+            safetensors: b64(await ft.saveSafetensors()),
             config: await ft.saveConfig(),
-            onnx: Array.from(await ft.saveOnnx()),
+            onnx: b64(await ft.saveOnnx()),
           };
         } catch (e) {
           return { error: String((e as Error).stack ?? e) };
@@ -107,6 +114,10 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
     );
     assert.ok(!('error' in r), (r as { error: string }).error);
 
+    const floats = (b64: string) => {
+      const b = Buffer.from(b64, 'base64');
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    };
     // Node: the same images through the same transform, the same weights through the same trainer.
     const model = createModel(NAME, { numClasses: 3, inputSize: SIZE }).initWeights(5);
     const cfg = model.cfg;
@@ -119,7 +130,7 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
     for (let epoch = 0; epoch < 3; epoch++) {
       const data = new Float32Array(PHOTOS.length * n);
       imgs.forEach((img, i) => tt(img, deriveRng(SEED, epoch, i), data, i * n));
-      assert.deepEqual(Float32Array.from(r.batches[epoch]!), data, `epoch ${epoch}: the page's train batch is Node's`);
+      assert.deepEqual(floats(r.batches[epoch]!), data, `epoch ${epoch}: the page's train batch is Node's`);
       nodeLosses.push((await trainer.step({ shape: [PHOTOS.length, 3, SIZE, SIZE], data }, LABELS)).loss);
     }
     await trainer.release();
@@ -127,10 +138,10 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(r.losses[i]! - nodeLosses[i]!) <= (i === 0 ? 1e-4 : 1e-3) * Math.max(1, Math.abs(nodeLosses[i]!)), `step ${i}: page loss ${r.losses[i]} vs Node ${nodeLosses[i]}`);
     const evalData = new Float32Array(PHOTOS.length * n);
     imgs.forEach((img, i) => normalize(transformImage(img, p), p, evalData, i * n));
-    assert.deepEqual(Float32Array.from(r.evalBatch), evalData);
+    assert.deepEqual(floats(r.evalBatch), evalData);
 
     // The page's files, in Node: safetensors + config.json as `--weights` reads them, and the ONNX file.
-    writeFileSync(join(dir, 'model.safetensors'), Uint8Array.from(r.safetensors));
+    writeFileSync(join(dir, 'model.safetensors'), Buffer.from(r.safetensors, 'base64'));
     writeFileSync(join(dir, 'config.json'), r.config);
     const rc = runConfigFor(join(dir, 'model.safetensors'))!;
     assert.deepEqual([rc.model, rc.numClasses, rc.size, rc.classNames], [NAME, 3, [SIZE, SIZE], CLASSES]);
@@ -140,7 +151,7 @@ describeOrSkip('fine-tuning in Chromium', NO_CHROMIUM || NO_SHARED, () => {
     assert.ok(relError(pageLogits, nodeLogits) < 1e-4, `saved safetensors in Node: rel err ${relError(pageLogits, nodeLogits)}`);
     const trained = (await model.run({ shape: [PHOTOS.length, 3, SIZE, SIZE], data: evalData })).logits.data;
     assert.ok(relError(pageLogits, trained) < 5e-3, `page-trained vs Node-trained logits: rel err ${relError(pageLogits, trained)}`);
-    const onnxOut = (await runSession(await createSession(Uint8Array.from(r.onnx)), { shape: [PHOTOS.length, 3, SIZE, SIZE], data: evalData }))['logits']!.data;
+    const onnxOut = (await runSession(await createSession(new Uint8Array(Buffer.from(r.onnx, 'base64'))), { shape: [PHOTOS.length, 3, SIZE, SIZE], data: evalData }))['logits']!.data;
     assert.ok(relError(onnxOut, nodeLogits) < 1e-4);
     assert.deepEqual(new Set(r.top.map((x) => x.label)), new Set(CLASSES));
     assert.equal(r.reloaded.length, PHOTOS.length * 3);

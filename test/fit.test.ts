@@ -8,9 +8,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { memoryBatches } from './helpers/batches.js';
 import { createModel } from '../src/model.js';
 import { Ema } from '../src/train/ema.js';
-import { fit, type Batch, type BatchSource } from '../src/train/fit.js';
+import { fit, type BatchSource } from '../src/train/fit.js';
 import { timmInit } from '../src/train/init.js';
 import { cutmixBox, mixBatch, mixupTargets } from '../src/train/mixup.js';
 import { Rng } from '../src/util/rng.js';
@@ -33,22 +34,7 @@ function source(count: number, batch: number, seed: number): BatchSource {
     for (let c = 0; c < 3; c++) for (let y = 0; y < S / 2; y++) for (let xx = 0; xx < S / 2; xx++) x[c * S * S + (y + (k >> 1) * (S / 2)) * S + xx + (k & 1) * (S / 2)]! += 1.5;
     return { x, t: k };
   });
-  return {
-    batchesPerEpoch: Math.floor(count / batch),
-    async *batches(epoch: number, skip = 0): AsyncIterable<Batch> {
-      const order = new Rng(seed + 1000 * (epoch + 1)).permutation(count);
-      for (let b = skip; b < Math.floor(count / batch); b++) {
-        const x = new Float32Array(batch * 3 * S * S);
-        const targets = new Int32Array(batch);
-        for (let i = 0; i < batch; i++) {
-          const s = images[order[b * batch + i]!]!;
-          x.set(s.x, i * 3 * S * S);
-          targets[i] = s.t;
-        }
-        yield { x: { shape: [batch, 3, S, S], data: x }, targets };
-      }
-    },
-  };
+  return memoryBatches(images, batch, seed, [3, S, S]);
 }
 
 function freshModel() {

@@ -12,12 +12,13 @@ import { after, describe, it } from 'node:test';
 import { createModel, type Model } from '../src/model.js';
 import { listModels } from '../src/models/index.js';
 import { lowerGraph } from '../src/onnx/export.js';
-import { fit, type Batch, type BatchSource } from '../src/train/fit.js';
+import { fit, type BatchSource } from '../src/train/fit.js';
 import { dropMasks } from '../src/train/engine.js';
 import { timmInit } from '../src/train/init.js';
 import { Rng } from '../src/util/rng.js';
 import { uniformInput } from '../src/math.js';
 import { GRAD_FIXTURES_MODERN, gradCases, loadGradCase, NO_GRAD_FIXTURES_MODERN, runGradCase, runningStatErrors } from './helpers/grad-fixtures.js';
+import { memoryBatches } from './helpers/batches.js';
 import { describeOrSkip } from './helpers/skip.js';
 
 /** sum(p.numel() for p in timm.create_model(name).parameters()), timm 0.9.16 on PyTorch 1.13. */
@@ -135,22 +136,7 @@ function source(count: number, batch: number, seed: number): BatchSource {
     for (let j = 0; j < x.length; j++) x[j] = 0.3 * rng.normal() + (Math.floor((j % (S * S)) / S) < S / 2 === (i % C < 2) ? 1 : 0);
     return { x, t: i % C };
   });
-  return {
-    batchesPerEpoch: Math.floor(count / batch),
-    async *batches(epoch: number, skip = 0): AsyncIterable<Batch> {
-      const order = new Rng(seed + 1000 * (epoch + 1)).permutation(count);
-      for (let b = skip; b < Math.floor(count / batch); b++) {
-        const x = new Float32Array(batch * 3 * S * S);
-        const targets = new Int32Array(batch);
-        for (let i = 0; i < batch; i++) {
-          const s = images[order[b * batch + i]!]!;
-          x.set(s.x, i * 3 * S * S);
-          targets[i] = s.t;
-        }
-        yield { x: { shape: [batch, 3, S, S], data: x }, targets };
-      }
-    },
-  };
+  return memoryBatches(images, batch, seed, [3, S, S]);
 }
 
 const reg = { dropPathRate: 0.3, dropRate: 0.25 };
